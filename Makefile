@@ -1,0 +1,44 @@
+# Two entry points: `make demo` and `make test`. Each installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_PACKAGES := docker-registry apache2-utils
+
+.PHONY: demo test check lint typecheck unit integration bench system-deps venv clean
+
+system-deps:
+	@missing=""; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: system-deps venv
+	$(BIN)/python demo/run.py
+
+lint: venv
+	$(BIN)/ruff check reconciler tests demo
+	$(BIN)/ruff format --check reconciler tests demo
+
+typecheck: venv
+	$(BIN)/mypy
+
+check: lint typecheck
+
+test: system-deps venv check
+	$(BIN)/pytest -n 2 tests
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

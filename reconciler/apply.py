@@ -1,0 +1,81 @@
+"""Apply: the only stage that writes. It PUTs each changed alias's index and checks the digest
+the registry confirms against the bytes sent. One alias failing never stops the others."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .errors import ReconcileError
+from .plan import Action, AliasPlan, Plan
+from .registry import RegistryClient
+
+__all__ = ["Outcome", "Report", "apply", "dry_run"]
+
+log = logging.getLogger("reconciler.apply")
+ClientFor = Callable[[str], RegistryClient]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one alias: its plan, and whether the write (if any) succeeded."""
+
+    plan: AliasPlan
+    applied: bool = False
+    error: ReconcileError | None = None
+
+    @property
+    def action(self) -> Action:
+        return Action.ERROR if self.error is not None else self.plan.action
+
+    @property
+    def message(self) -> str:
+        return str(self.error) if self.error is not None else self.plan.message
+
+
+@dataclass(frozen=True)
+class Report:
+    outcomes: tuple[Outcome, ...]
+    dry_run: bool
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(o.action for o in self.outcomes)
+        return {action.value: counts.get(action, 0) for action in Action}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(o.action in (Action.CREATE, Action.UPDATE) for o in self.outcomes)
+
+    @property
+    def has_failures(self) -> bool:
+        return any(o.action in (Action.CONFLICT, Action.ERROR) for o in self.outcomes)
+
+
+def dry_run(plan: Plan) -> Report:
+    """The report of a plan that is shown and not applied."""
+    return Report(tuple(Outcome(p) for p in plan.aliases), dry_run=True)
+
+
+def apply(plan: Plan, client_for: ClientFor, *, concurrency: int = 16) -> Report:
+    """Write every create/update in `plan`, `concurrency` at a time; results keep plan order."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for), plan.aliases))
+    return Report(outcomes, dry_run=False)
+
+
+def apply_alias(alias: AliasPlan, client_for: ClientFor) -> Outcome:
+    if not alias.writes:
+        return Outcome(alias)
+    assert alias.desired is not None
+    target = alias.target
+    try:
+        client = client_for(target.repository.registry)
+        client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
+    except ReconcileError as exc:
+        log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)
+        return Outcome(alias, error=exc)
+    log.info("%s: %s %s", target.name, alias.action.value, alias.desired.manifest.digest)
+    return Outcome(alias, applied=True)

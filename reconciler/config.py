@@ -1,0 +1,291 @@
+"""`manifests.yaml`, version 1: pydantic models, loading with line numbers, defaults applied once.
+
+`load(path)` either returns a `Config` or raises `ConfigError` listing every problem with its
+file, line and field. It never touches the network.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from . import platforms, yamlsource
+from .errors import ConfigError
+from .names import RepositoryName, check_tag, parse_repository
+from .types import Platform, is_digest
+
+__all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse"]
+
+CONFIG_VERSION = 1
+MediaTypeChoice = Literal["auto", "oci", "docker"]
+AttestationPolicy = Literal["keep", "drop"]
+
+
+def _check_repository(text: str) -> str:
+    parse_repository(text)
+    return text
+
+
+def _check_platform(text: str) -> str:
+    platforms.parse(text)
+    return text
+
+
+def _check_endpoint(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise ValueError("endpoint must be a base URL starting with http:// or https://")
+    return text.rstrip("/")
+
+
+TagText = Annotated[str, AfterValidator(check_tag)]
+RepositoryKey = Annotated[str, AfterValidator(_check_repository)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistrySettings(_Model):
+    """How to reach one registry host."""
+
+    insecure: bool = Field(False, description="plain HTTP instead of HTTPS")
+    endpoint: Annotated[str, AfterValidator(_check_endpoint)] | None = Field(
+        None, description="base URL to talk to instead of https://<host>"
+    )
+    ca_file: Path | None = Field(None, description="PEM bundle to verify the registry's TLS")
+
+
+class Source(_Model):
+    """One source of an alias: a tag or digest in the alias's repository."""
+
+    tag: TagText | None = None
+    digest: str | None = None
+    platform: Annotated[str, AfterValidator(_check_platform)] | None = Field(
+        None, description="override the platform read from the image config"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"digest": value} if value.startswith("sha256:") else {"tag": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_reference(self) -> Source:
+        if (self.tag is None) == (self.digest is None):
+            raise ValueError("a source needs exactly one of tag or digest")
+        if self.digest is not None and not is_digest(self.digest):
+            raise ValueError(f"invalid digest {self.digest!r}: expected sha256:<64 hex digits>")
+        return self
+
+    @property
+    def ref(self) -> str:
+        """The tag or digest, as it goes into a manifest URL."""
+        return self.tag or self.digest or ""
+
+    @property
+    def label(self) -> str:
+        """How plans and errors name this source: the tag, or a short digest."""
+        return self.tag or (self.digest or "")[:19]
+
+    @property
+    def platform_override(self) -> Platform | None:
+        return platforms.parse(self.platform) if self.platform else None
+
+
+class Alias(_Model):
+    """The long form of an alias; a bare list is shorthand for `{sources: [...]}`."""
+
+    sources: list[Source] = Field(min_length=1)
+    media_type: MediaTypeChoice | None = None
+    annotations: dict[str, str] = Field(default_factory=dict)
+    attestations: AttestationPolicy | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_list(cls, value: Any) -> Any:
+        return {"sources": value} if isinstance(value, list) else value
+
+
+class Repository(_Model):
+    aliases: dict[TagText, Alias]
+
+
+class Defaults(_Model):
+    media_type: MediaTypeChoice = "auto"
+    attestations: AttestationPolicy = "keep"
+
+
+class Config(_Model):
+    """The whole file. Use `targets()` for aliases with defaults applied."""
+
+    version: int = CONFIG_VERSION
+    registries: dict[str, RegistrySettings] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    repositories: dict[RepositoryKey, Repository]
+
+    def registry(self, host: str) -> RegistrySettings:
+        return self.registries.get(host, RegistrySettings())
+
+    def targets(self) -> list[AliasTarget]:
+        return [
+            AliasTarget.build(key, tag, alias, self.defaults)
+            for key, repository in self.repositories.items()
+            for tag, alias in repository.aliases.items()
+        ]
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """One alias with the defaults applied: everything the later stages need to know."""
+
+    key: str  # the repository key as written in the file
+    repository: RepositoryName
+    tag: str
+    sources: tuple[Source, ...]
+    media_type: MediaTypeChoice
+    annotations: tuple[tuple[str, str], ...]
+    attestations: AttestationPolicy
+
+    @property
+    def name(self) -> str:
+        """How output names the alias: repository key as written, ':', tag."""
+        return f"{self.key}:{self.tag}"
+
+    @classmethod
+    def build(cls, key: str, tag: str, alias: Alias, defaults: Defaults) -> AliasTarget:
+        return cls(
+            key=key,
+            repository=parse_repository(key),
+            tag=tag,
+            sources=tuple(alias.sources),
+            media_type=alias.media_type or defaults.media_type,
+            annotations=tuple(sorted(alias.annotations.items())),
+            attestations=alias.attestations or defaults.attestations,
+        )
+
+
+def load(path: Path | str) -> Config:
+    """Read and validate a config file. Raises ConfigError; never touches the network."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(name, "cannot read file: not UTF-8 text") from None
+    return parse(text, name)
+
+
+def parse(text: str, name: str = "<config>") -> Config:
+    """Validate config text; `name` is how errors refer to the file."""
+    try:
+        located = yamlsource.load(text)
+    except yamlsource.YamlIssue as issue:
+        column = f", column {issue.column}" if issue.column else ""
+        raise ConfigError(name, f"{issue.message}{column}", line=issue.line) from None
+    if not isinstance(located.data, dict):
+        raise ConfigError(name, "expected a mapping with `repositories:` at the top level", line=1)
+    _check_version(located, name)
+    try:
+        config = Config.model_validate(located.data)
+    except ValidationError as exc:
+        raise _config_error(name, located, exc) from None
+    problems = list(_semantic_problems(config))
+    if problems:
+        raise _issues_error(name, located, problems)
+    return config
+
+
+def _check_version(located: yamlsource.Located, name: str) -> None:
+    version = located.data.get("version", CONFIG_VERSION)
+    if str(version).isdigit() and int(version) > CONFIG_VERSION:
+        raise ConfigError(
+            name,
+            f"config version {version} is newer than this reconciler understands"
+            f" (it reads version {CONFIG_VERSION}); upgrade the tool",
+            line=located.line_of(("version",)),
+            field="version",
+        )
+
+
+def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Rules that span fields, reported at the exact path they are about."""
+    for key, repository in config.repositories.items():
+        for tag, alias in repository.aliases.items():
+            path: tuple[str | int, ...] = ("repositories", key, "aliases", tag)
+            for i, source in enumerate(alias.sources):
+                if source.tag == tag:
+                    yield (*path, i), f"alias {tag!r} lists itself as a source"
+            media = alias.media_type or config.defaults.media_type
+            if alias.annotations and media == "docker":
+                yield (*path, "annotations"), "annotations need media_type oci (or auto)"
+
+
+def _config_error(name: str, located: yamlsource.Located, exc: ValidationError) -> ConfigError:
+    problems = [(tuple(err["loc"]), _describe(err)) for err in exc.errors()]
+    return _issues_error(name, located, problems)
+
+
+def _issues_error(
+    name: str, located: yamlsource.Located, problems: list[tuple[tuple[str | int, ...], str]]
+) -> ConfigError:
+    """One ConfigError: the first problem gives line and field, the message lists them all."""
+    rendered = [(_line(located, loc), _field_name(loc), message) for loc, message in problems]
+    line, field, message = rendered[0]
+    error = ConfigError(name, message, line=line, field=field)
+    if len(rendered) > 1:
+        extra = [ConfigError(name, m, line=ln, field=f) for ln, f, m in rendered[1:]]
+        error.args = ("\n".join([str(error), *map(str, extra)]),)
+    return error
+
+
+def _line(located: yamlsource.Located, loc: tuple[str | int, ...]) -> int | None:
+    """The YAML line of a pydantic location. Pydantic adds `[key]` for dict keys, and an alias
+    written as a bare list has no `sources` key in the file, so both are tried without."""
+    path = tuple(part for part in loc if part != "[key]")
+    shorthand = tuple(part for part in path if part != "sources")
+    if path not in located.lines and shorthand in located.lines:
+        return located.lines[shorthand]
+    return located.line_of(path)
+
+
+def _field_name(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _describe(err: Any) -> str:
+    kind, message = str(err["type"]), str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return _unknown_field(str(err["loc"][-1]))
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "too_short" and err["loc"][-1] == "sources":
+        return "alias has no sources"
+    return message
+
+
+_KNOWN_FIELDS = sorted(
+    {
+        name
+        for model in (Config, RegistrySettings, Source, Alias, Repository, Defaults)
+        for name in model.model_fields
+    }
+)
+
+
+def _unknown_field(name: str) -> str:
+    close = difflib.get_close_matches(name, _KNOWN_FIELDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown field {name!r}{hint}"

@@ -1,0 +1,136 @@
+"""Desired: the index each alias should hold, computed from observed sources. Pure.
+
+Entries keep source order with platforms normalised; BuildKit attestation entries follow all
+runnable entries, in the order of the images they describe. The bytes are deterministic (fixed
+key order, no whitespace variation), so the same config and sources always give one digest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from . import platforms
+from .config import AliasTarget
+from .errors import AliasError
+from .observe import ResolvedSource
+from .types import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Descriptor, Manifest, digest_of
+
+__all__ = ["DesiredEntry", "DesiredIndex", "build_index"]
+
+
+@dataclass(frozen=True)
+class DesiredEntry:
+    descriptor: Descriptor  # exactly as written into the index
+    source: str  # the source label it came from
+
+    @property
+    def attestation_of(self) -> str | None:
+        return self.descriptor.attestation_of
+
+
+@dataclass(frozen=True)
+class DesiredIndex:
+    media_type: str
+    entries: tuple[DesiredEntry, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        raw = serialize(self.media_type, [e.descriptor for e in self.entries], self.annotations)
+        return Manifest(raw, self.media_type, digest_of(raw))
+
+
+def build_index(target: AliasTarget, sources: tuple[ResolvedSource, ...]) -> DesiredIndex:
+    """The index for `target`; raises AliasError when the sources cannot form one."""
+    runnable, attestations = _flatten(sources)
+    _check_unique_platforms(runnable)
+    if target.attestations == "drop":
+        attestations = []
+    entries = (*runnable, *_ordered_attestations(runnable, attestations))
+    _check_unique_digests(entries)
+    annotations = dict(target.annotations)
+    media_type = _media_type(target, entries, annotations)
+    return DesiredIndex(media_type, entries, annotations)
+
+
+def _flatten(sources: tuple[ResolvedSource, ...]) -> tuple[list[DesiredEntry], list[DesiredEntry]]:
+    runnable: list[DesiredEntry] = []
+    attestations: list[DesiredEntry] = []
+    for resolved in sources:
+        for descriptor in resolved.entries:
+            entry = DesiredEntry(_normalised(descriptor), resolved.source.label)
+            (attestations if entry.attestation_of is not None else runnable).append(entry)
+    return runnable, attestations
+
+
+def _normalised(descriptor: Descriptor) -> Descriptor:
+    assert descriptor.platform is not None, "observe guarantees a platform on every entry"
+    platform = platforms.normalize(descriptor.platform)
+    return Descriptor(
+        descriptor.media_type, descriptor.digest, descriptor.size, platform, descriptor.annotations
+    )
+
+
+def _check_unique_platforms(runnable: list[DesiredEntry]) -> None:
+    seen: dict[str, str] = {}
+    for entry in runnable:
+        key = str(entry.descriptor.platform)
+        if key in seen:
+            raise AliasError(
+                f"sources {seen[key]!r} and {entry.source!r} both provide {key};"
+                " an alias can hold one image per platform"
+            )
+        seen[key] = entry.source
+
+
+def _check_unique_digests(entries: tuple[DesiredEntry, ...]) -> None:
+    # Some registries (Harbor) reject an index that lists one child twice.
+    seen: dict[str, str] = {}
+    for entry in entries:
+        digest = entry.descriptor.digest
+        if digest in seen:
+            raise AliasError(f"sources {seen[digest]!r} and {entry.source!r} are the same image")
+        seen[digest] = entry.source
+
+
+def _ordered_attestations(
+    runnable: list[DesiredEntry], attestations: list[DesiredEntry]
+) -> list[DesiredEntry]:
+    """Attestations in the order of the images they describe; orphans (their image is not in
+    the alias) are dropped, since they would describe nothing a client can pull."""
+    position = {entry.descriptor.digest: i for i, entry in enumerate(runnable)}
+    kept = [a for a in attestations if a.attestation_of in position]
+    return sorted(kept, key=lambda a: position[a.attestation_of or ""])
+
+
+def _media_type(
+    target: AliasTarget, entries: tuple[DesiredEntry, ...], annotations: dict[str, str]
+) -> str:
+    if target.media_type == "oci":
+        return OCI_INDEX
+    has_annotations = bool(annotations) or any(e.descriptor.annotations for e in entries)
+    if target.media_type == "docker":
+        if has_annotations:
+            raise AliasError(
+                "a Docker manifest list cannot carry annotations or attestations;"
+                " use media_type oci, or attestations: drop"
+            )
+        return DOCKER_LIST
+    all_docker = all(e.descriptor.media_type == DOCKER_MANIFEST for e in entries)
+    return DOCKER_LIST if all_docker and not has_annotations else OCI_INDEX
+
+
+def serialize(media_type: str, entries: list[Descriptor], annotations: Mapping[str, str]) -> bytes:
+    """Deterministic bytes for an index: fixed key order, entries in the given order."""
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": [entry.to_json() for entry in entries],
+    }
+    if annotations:
+        doc["annotations"] = dict(sorted(annotations.items()))
+    return json.dumps(doc, indent=2, ensure_ascii=False).encode()

@@ -1,0 +1,57 @@
+"""The OCI distribution grammar for repository names and tags, and registry host parsing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["DOCKER_HUB", "RepositoryName", "check_tag", "parse_repository"]
+
+DOCKER_HUB = "docker.io"
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_HOST = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$")
+
+
+@dataclass(frozen=True, order=True)
+class RepositoryName:
+    """A repository on a registry: `registry` is the host as written (`localhost:5000`)."""
+
+    registry: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+
+def check_tag(tag: str) -> str:
+    """Return `tag` if it is a valid tag, else raise ValueError saying why."""
+    if not _TAG.match(tag):
+        raise ValueError(
+            f"invalid tag {tag!r}: tags are 1-128 characters of letters, digits, '_', '.', '-'"
+            " and must not start with '.' or '-'"
+        )
+    return tag
+
+
+def parse_repository(text: str) -> RepositoryName:
+    """Split `[registry/]name` the way docker does: the first component is a registry host when
+    it contains '.' or ':' or is `localhost`; otherwise the repository is on Docker Hub."""
+    first, sep, rest = text.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        registry, name = first, rest
+        if not _HOST.match(registry):
+            raise ValueError(f"invalid registry host {registry!r}")
+    else:
+        registry, name = DOCKER_HUB, text
+        if "/" not in name:
+            name = f"library/{name}"
+    if "@" in name or ":" in name:
+        raise ValueError(f"{text!r}: a repository key names a repository, without tag or digest")
+    if not _NAME.match(name):
+        raise ValueError(
+            f"invalid repository name {name!r}: use lowercase letters and digits, separated by"
+            " '.', '_', '__', '-' or '/'"
+        )
+    return RepositoryName(registry, name)

@@ -1,0 +1,182 @@
+"""Observe: read what the registry holds now, without writing anything.
+
+For each alias: what its tag points at (absent, an index, or a single image), and what each
+source resolves to (the image with its platform, or the entries of an index source). Failures
+are captured per alias so that one broken alias never hides the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .config import AliasTarget, Source
+from .errors import AliasError, NotFoundError, ProtocolError, ReconcileError
+from .registry import RegistryClient
+from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
+
+__all__ = ["LiveTag", "ObservedAlias", "ResolvedSource", "observe", "observe_alias"]
+
+ClientFor = Callable[[str], RegistryClient]
+
+
+@dataclass(frozen=True)
+class LiveTag:
+    """What the alias tag holds now."""
+
+    kind: Literal["absent", "index", "image", "other"]
+    descriptor: Descriptor | None = None
+    entries: tuple[Descriptor, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def media_type(self) -> str:
+        return self.descriptor.media_type if self.descriptor else ""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A source and the index entries it contributes (one for an image, several for an index)."""
+
+    source: Source
+    descriptor: Descriptor
+    entries: tuple[Descriptor, ...]
+
+
+@dataclass(frozen=True)
+class ObservedAlias:
+    target: AliasTarget
+    live: LiveTag | None = None
+    sources: tuple[ResolvedSource, ...] = ()
+    error: ReconcileError | None = None
+
+
+def observe(
+    targets: Sequence[AliasTarget], client_for: ClientFor, *, concurrency: int = 16
+) -> list[ObservedAlias]:
+    """Observe every alias, `concurrency` at a time; results keep the order of `targets`."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        return list(pool.map(lambda target: observe_alias(target, client_for), targets))
+
+
+def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
+    """Observe one alias; any expected failure becomes the alias's `error`."""
+    try:
+        client = client_for(target.repository.registry)
+        live = read_live(client, target.repository.name, target.tag)
+        sources = tuple(resolve_source(client, target.repository.name, s) for s in target.sources)
+    except ReconcileError as exc:
+        return ObservedAlias(target, error=exc)
+    return ObservedAlias(target, live, sources)
+
+
+def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
+    descriptor = client.head_manifest(repository, tag)
+    if descriptor is None:
+        return LiveTag("absent")
+    if descriptor.media_type in IMAGE_TYPES:
+        return LiveTag("image", descriptor)
+    if descriptor.media_type not in INDEX_TYPES:
+        return LiveTag("other", descriptor)
+    index = client.get_manifest(repository, descriptor.digest)
+    doc = _json(index, client.host)
+    return LiveTag("index", descriptor, _entries(doc, index, client.host), _annotations(doc))
+
+
+def resolve_source(client: RegistryClient, repository: str, source: Source) -> ResolvedSource:
+    descriptor = client.head_manifest(repository, source.ref)
+    if descriptor is None:
+        raise NotFoundError(
+            client.host, f"source {source.label!r} not found in {client.host}/{repository}"
+        )
+    if descriptor.media_type in INDEX_TYPES:
+        return _resolve_index_source(client, repository, source, descriptor)
+    if descriptor.media_type not in IMAGE_TYPES:
+        raise AliasError(
+            f"source {source.label!r} has unsupported media type {descriptor.media_type}"
+        )
+    platform = source.platform_override or _image_platform(client, repository, source, descriptor)
+    entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform)
+    return ResolvedSource(source, descriptor, (entry,))
+
+
+def _resolve_index_source(
+    client: RegistryClient, repository: str, source: Source, descriptor: Descriptor
+) -> ResolvedSource:
+    if source.platform:
+        raise AliasError(
+            f"source {source.label!r} is a multi-platform index; `platform:` only applies to"
+            " single-platform images"
+        )
+    index = client.get_manifest(repository, descriptor.digest)
+    entries = _entries(_json(index, client.host), index, client.host)
+    nested = [e.digest for e in entries if e.is_index]
+    if nested:
+        raise AliasError(f"source {source.label!r} is an index that nests another index")
+    missing = [e.digest for e in entries if e.platform is None]
+    if missing:
+        raise AliasError(f"source {source.label!r} has an entry without a platform: {missing[0]}")
+    return ResolvedSource(source, descriptor, entries)
+
+
+def _image_platform(
+    client: RegistryClient, repository: str, source: Source, descriptor: Descriptor
+) -> Platform:
+    """A single image's platform lives in its config blob."""
+    manifest = client.get_manifest(repository, descriptor.digest)
+    config_ref = _json(manifest, client.host).get("config")
+    if not isinstance(config_ref, dict) or not isinstance(config_ref.get("digest"), str):
+        raise ProtocolError(client.host, f"source {source.label!r}: manifest has no config")
+    blob = client.get_blob(repository, config_ref["digest"])
+    try:
+        config = json.loads(blob)
+        platform = Platform.from_json(config)
+    except (ValueError, AttributeError):
+        raise ProtocolError(
+            client.host, f"source {source.label!r}: unreadable image config"
+        ) from None
+    if not platform.os or not platform.architecture:
+        raise AliasError(
+            f"source {source.label!r}: its image config names no os/architecture;"
+            " set `platform:` for this source"
+        )
+    return platform
+
+
+def _json(manifest: Manifest, host: str) -> dict[str, Any]:
+    try:
+        return manifest.json
+    except ValueError:
+        raise ProtocolError(host, f"manifest {manifest.digest} is not a JSON object") from None
+
+
+def _entries(doc: dict[str, Any], manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
+    raw_entries = doc.get("manifests")
+    if not isinstance(raw_entries, list):
+        raise ProtocolError(host, f"index {manifest.digest} has no `manifests` list")
+    try:
+        return tuple(_descriptor(entry) for entry in raw_entries)
+    except (KeyError, TypeError, ValueError):
+        raise ProtocolError(host, f"index {manifest.digest} has a malformed entry") from None
+
+
+def _descriptor(entry: dict[str, Any]) -> Descriptor:
+    platform = entry.get("platform")
+    digest = str(entry["digest"])
+    if not is_digest(digest):
+        raise ValueError(digest)
+    return Descriptor(
+        media_type=str(entry["mediaType"]),
+        digest=digest,
+        size=int(entry["size"]),
+        platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
+        annotations=_annotations(entry),
+    )
+
+
+def _annotations(doc: dict[str, Any]) -> dict[str, str]:
+    value = doc.get("annotations") or {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

@@ -1,0 +1,213 @@
+"""Plan: what each alias needs, by meaning rather than bytes. Pure.
+
+Two indexes are the same alias when a client would see the same thing: the same image digest for
+each normalised platform, the same attestations, the same annotations, and the same media type
+when the config pins one. So an index written by `docker manifest push` (other whitespace, arm64
+spelled `arm64/v8`) with the right children is in sync and is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from deepdiff import DeepDiff
+
+from . import platforms
+from .config import AliasTarget
+from .desired import DesiredIndex, build_index
+from .errors import ReconcileError
+from .observe import LiveTag, ObservedAlias
+from .types import Descriptor
+
+__all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    NOOP = "noop"
+    CONFLICT = "conflict"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between the live alias and the desired one."""
+
+    kind: str  # "add", "remove" or "change"
+    field: str  # "platform", "attestation", "annotation", "media_type" or "tag"
+    subject: str  # the platform, annotation key, ...
+    old: str | None = None
+    new: str | None = None
+    source: str | None = None  # the source the new value comes from
+
+
+@dataclass(frozen=True)
+class AliasPlan:
+    target: AliasTarget
+    action: Action
+    desired: DesiredIndex | None = None
+    live: LiveTag | None = None
+    changes: tuple[Change, ...] = ()
+    message: str = ""
+
+    @property
+    def writes(self) -> bool:
+        return self.action in (Action.CREATE, Action.UPDATE)
+
+
+@dataclass(frozen=True)
+class Plan:
+    aliases: tuple[AliasPlan, ...]
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(a.action for a in self.aliases)
+        return {action.value: counts.get(action, 0) for action in Action}
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.writes for a in self.aliases)
+
+    @property
+    def has_failures(self) -> bool:
+        return any(a.action in (Action.CONFLICT, Action.ERROR) for a in self.aliases)
+
+
+def make_plan(observed: Iterable[ObservedAlias], *, force: bool = False) -> Plan:
+    return Plan(tuple(plan_alias(o, force=force) for o in observed))
+
+
+def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:
+    """The action for one alias, with the reasons for it."""
+    target, live = observed.target, observed.live
+    if observed.error is not None or live is None:
+        return AliasPlan(target, Action.ERROR, message=str(observed.error))
+    try:
+        desired = build_index(target, observed.sources)
+    except ReconcileError as exc:
+        return AliasPlan(target, Action.ERROR, live=live, message=str(exc))
+    if live.kind == "absent":
+        changes = _diff({}, _desired_view(desired, target), desired)
+        return AliasPlan(target, Action.CREATE, desired, live, changes)
+    if live.kind != "index":
+        return _foreign(target, desired, live, force)
+    changes = _diff(_view(live.entries, live, target), _desired_view(desired, target), desired)
+    action = Action.UPDATE if changes else Action.NOOP
+    return AliasPlan(target, action, desired, live, changes)
+
+
+def _foreign(target: AliasTarget, desired: DesiredIndex, live: LiveTag, force: bool) -> AliasPlan:
+    """The tag holds something that is not an index: someone else's image. Never overwrite it
+    silently; `--force` turns the conflict into an update."""
+    assert live.descriptor is not None
+    held = f"{live.descriptor.media_type} {live.descriptor.digest}"
+    replace = Change("change", "tag", target.tag, live.descriptor.digest, desired.manifest.digest)
+    if force:
+        changes = (replace, *_diff({}, _desired_view(desired, target), desired))
+        return AliasPlan(target, Action.UPDATE, desired, live, changes, f"replacing {held}")
+    message = f"tag holds a single image, not an index ({held}); use --force to replace it"
+    return AliasPlan(target, Action.CONFLICT, desired, live, message=message)
+
+
+def _desired_view(desired: DesiredIndex, target: AliasTarget) -> dict[str, Any]:
+    return _view([e.descriptor for e in desired.entries], desired, target)
+
+
+class _Index(Protocol):
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def annotations(self) -> Mapping[str, str]: ...
+
+
+def _view(entries: Sequence[Descriptor], index: _Index, target: AliasTarget) -> dict[str, Any]:
+    """What a client sees of an index, normalised so that equal meaning gives equal views."""
+    view: dict[str, Any] = {
+        "platform": _by_key(_runnable_keys(entries)),
+        "attestation": _by_key(_attestation_keys(entries)),
+        "annotation": dict(index.annotations),
+    }
+    if target.media_type != "auto":
+        view["media_type"] = {"index": index.media_type}
+    return view
+
+
+def _runnable_keys(entries: Sequence[Descriptor]) -> list[tuple[str, str]]:
+    return [(_platform_key(e), e.digest) for e in entries if e.attestation_of is None]
+
+
+def _attestation_keys(entries: Sequence[Descriptor]) -> list[tuple[str, str]]:
+    """Attestations are keyed by the platform of the image they describe."""
+    described = {e.digest: _platform_key(e) for e in entries if e.attestation_of is None}
+    return [
+        (described.get(e.attestation_of or "", e.attestation_of or ""), e.digest)
+        for e in entries
+        if e.attestation_of is not None
+    ]
+
+
+def _platform_key(entry: Descriptor) -> str:
+    if entry.platform is None:
+        return "(no platform)"
+    return str(platforms.normalize(entry.platform))
+
+
+def _by_key(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """A mapping; a key seen twice (a hand-made index with two amd64 entries) gets a suffix so
+    that it shows up as a difference instead of silently collapsing."""
+    out: dict[str, str] = {}
+    for key, digest in pairs:
+        unique, n = key, 1
+        while unique in out:
+            n += 1
+            unique = f"{key} (#{n})"
+        out[unique] = digest
+    return out
+
+
+def _diff(
+    live: Mapping[str, Any], desired: Mapping[str, Any], index: DesiredIndex
+) -> tuple[Change, ...]:
+    """Structural diff of two views; one Change per differing leaf, in a stable order."""
+    sources = {e.descriptor.digest: e.source for e in index.entries}
+    tree = DeepDiff(dict(live), dict(desired), view="tree")
+    changes = []
+    for kind, name in (
+        ("dictionary_item_added", "add"),
+        ("dictionary_item_removed", "remove"),
+        ("values_changed", "change"),
+    ):
+        for level in tree.get(kind, []):
+            path = level.path(output_format="list")
+            changes.extend(_leaf_changes(name, path, live, desired, sources))
+    return tuple(sorted(changes, key=lambda c: (c.field, c.subject, c.kind)))
+
+
+def _leaf_changes(
+    kind: str,
+    path: list[Any],
+    live: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    sources: Mapping[str, str],
+) -> list[Change]:
+    old, new = _lookup(live, path), _lookup(desired, path)
+    if len(path) == 1:  # a whole section appeared or vanished: one change per leaf in it
+        keys = sorted(set(old or {}) | set(new or {}))
+        return [
+            Change(kind, path[0], k, (old or {}).get(k), (new or {}).get(k), None) for k in keys
+        ]
+    field, subject = str(path[0]), str(path[1])
+    return [Change(kind, field, subject, old, new, sources.get(new or ""))]
+
+
+def _lookup(view: Mapping[str, Any], path: list[Any]) -> Any:
+    node: Any = view
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node

@@ -1,0 +1,109 @@
+"""Platform normalisation and client-side matching, following containerd's rules.
+
+Two spellings of one platform (`linux/aarch64`, `linux/arm64/v8`) must compare equal, so every
+comparison and de-duplication in this project goes through `normalize` first. `select` answers
+"which entry of this index would a machine of platform P pull".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .types import Descriptor, Platform
+
+__all__ = ["UNKNOWN", "candidates", "is_unknown", "normalize", "parse", "select"]
+
+UNKNOWN = Platform("unknown", "unknown")
+
+_ARCH_ALIASES = {
+    "x86_64": ("amd64", ""),
+    "x86-64": ("amd64", ""),
+    "aarch64": ("arm64", ""),
+    "armhf": ("arm", "v7"),
+    "armel": ("arm", "v6"),
+    "i386": ("386", ""),
+}
+_OS_ALIASES = {"macos": "darwin"}
+# Variants that mean "the baseline" for their architecture and are therefore dropped.
+_BASELINE_VARIANTS = {"amd64": {"v1"}, "arm64": {"v8", "8", "v8.0"}}
+
+
+def parse(text: str) -> Platform:
+    """Parse `os/arch[/variant]` (as written in configs and on command lines), normalised."""
+    parts = text.strip().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"invalid platform {text!r}: expected os/arch[/variant]")
+    variant = parts[2] if len(parts) == 3 else ""
+    return normalize(Platform(os=parts[0], architecture=parts[1], variant=variant))
+
+
+def normalize(platform: Platform) -> Platform:
+    """The canonical spelling of a platform; idempotent."""
+    os_name = platform.os.lower()
+    os_name = _OS_ALIASES.get(os_name, os_name)
+    arch = platform.architecture.lower()
+    variant = platform.variant.lower()
+    if arch in _ARCH_ALIASES:
+        arch, implied = _ARCH_ALIASES[arch]
+        variant = variant if arch in _BASELINE_VARIANTS else (variant or implied)
+    if variant in _BASELINE_VARIANTS.get(arch, set()):
+        variant = ""
+    if arch == "arm":
+        variant = _arm_variant(variant)
+    return Platform(os_name, arch, variant, platform.os_version, platform.os_features)
+
+
+def _arm_variant(variant: str) -> str:
+    if not variant:
+        return "v7"  # containerd's default for 32-bit arm
+    return variant if variant.startswith("v") else f"v{variant}"
+
+
+def is_unknown(platform: Platform | None) -> bool:
+    """BuildKit's attestation entries carry `unknown/unknown`; no machine runs them."""
+    return platform is not None and _key(platform)[:2] == ("unknown", "unknown")
+
+
+def candidates(host: Platform) -> list[Platform]:
+    """Platforms a machine of `host` accepts, most preferred first."""
+    host = normalize(host)
+    if host.architecture == "amd64":
+        level = _level(host.variant, default=1)
+        archs = [("amd64", "" if n == 1 else f"v{n}") for n in range(level, 0, -1)]
+        archs.append(("386", ""))
+    elif host.architecture == "arm64":
+        archs = [("arm64", host.variant)] + [("arm", f"v{n}") for n in (8, 7, 6, 5)]
+    elif host.architecture == "arm":
+        level = _level(host.variant, default=7)
+        archs = [("arm", f"v{n}") for n in range(level, 4, -1)]
+    else:
+        archs = [(host.architecture, host.variant)]
+    return [Platform(host.os, arch, variant) for arch, variant in archs]
+
+
+def _level(variant: str, default: int) -> int:
+    """`v3` -> 3; an unrecognised variant counts as the default level."""
+    digits = variant.removeprefix("v")
+    return int(digits) if digits.isdigit() else default
+
+
+def _key(platform: Platform) -> tuple[str, str, str]:
+    p = normalize(platform)
+    return (p.os, p.architecture, p.variant)
+
+
+def select(host: Platform, entries: Sequence[Descriptor]) -> Descriptor | None:
+    """The entry a machine of platform `host` pulls: best candidate first, index order breaks ties.
+
+    Entries without a platform are a last resort; `unknown/unknown` entries are never chosen.
+    """
+    for wanted in candidates(host):
+        for entry in _with_platform(entries):
+            assert entry.platform is not None
+            if _key(entry.platform) == _key(wanted):
+                return entry
+    return next((e for e in entries if e.platform is None), None)
+
+
+def _with_platform(entries: Iterable[Descriptor]) -> Iterable[Descriptor]:
+    return (e for e in entries if e.platform is not None and not is_unknown(e.platform))

@@ -1,0 +1,127 @@
+"""Docker's credential conventions: `$DOCKER_CONFIG/config.json` `auths`, `credHelpers` and
+`credsStore` (programs named `docker-credential-<name>`).
+
+Secrets live only in `Credentials.secret`, which is excluded from `repr` so that logging or an
+exception message that formats a `Credentials` can never print it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CredentialsError
+
+__all__ = ["Credentials", "DockerCredentialStore"]
+
+IDENTITY_TOKEN_USER = "<token>"
+_HELPER_TIMEOUT_S = 30
+# Docker Hub is stored under its legacy v1 URL by `docker login`.
+_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and a secret (password, token, or identity token when username is `<token>`)."""
+
+    username: str
+    secret: str = field(repr=False)
+
+    @property
+    def is_identity_token(self) -> bool:
+        return self.username == IDENTITY_TOKEN_USER
+
+
+def _host_of(key: str) -> str:
+    """`https://host:5000/v1/` -> `host:5000`: config.json keys come in several spellings."""
+    return key.split("://", 1)[-1].split("/", 1)[0]
+
+
+class DockerCredentialStore:
+    """Looks up credentials for a registry host the way the docker CLI does."""
+
+    def __init__(self, config_dir: Path | None = None) -> None:
+        default = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
+        self._path = Path(config_dir or default) / "config.json"
+        self._config: dict[str, Any] | None = None
+
+    def lookup(self, host: str) -> Credentials | None:
+        """Credentials for `host`, or None when there are none (anonymous access)."""
+        config = self._load()
+        keys = _HUB_KEYS if host in _HUB_KEYS else (host,)
+        helper = next((config["credHelpers"][k] for k in keys if k in config["credHelpers"]), None)
+        if helper:
+            return _run_helper(helper, keys[0])
+        auths = {_host_of(k): v for k, v in config["auths"].items()}
+        entry = next((auths[_host_of(k)] for k in keys if _host_of(k) in auths), None)
+        if entry and (entry.get("auth") or entry.get("identitytoken")):
+            return _decode_auth_entry(entry, host)
+        store = config.get("credsStore")
+        return _run_helper(store, keys[0]) if store else None
+
+    def _load(self) -> dict[str, Any]:
+        if self._config is None:
+            self._config = self._read()
+        return self._config
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self._path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            doc = {}
+        except (OSError, ValueError) as exc:
+            raise CredentialsError(f"cannot read docker config {self._path}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise CredentialsError(f"docker config {self._path} is not a JSON object")
+        doc.setdefault("auths", {})
+        doc.setdefault("credHelpers", {})
+        return doc
+
+
+def _decode_auth_entry(entry: dict[str, Any], host: str) -> Credentials:
+    if entry.get("identitytoken"):
+        return Credentials(IDENTITY_TOKEN_USER, str(entry["identitytoken"]))
+    try:
+        user, sep, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sep, user, secret = "", "", ""
+    if not sep:
+        raise CredentialsError(
+            f"docker config: the `auth` entry for {host} is not base64 user:pass"
+        )
+    return Credentials(user, secret)
+
+
+def _run_helper(name: str, host: str) -> Credentials | None:
+    program = f"docker-credential-{name}"
+    try:
+        done = subprocess.run(
+            [program, "get"], input=host, capture_output=True, text=True,
+            timeout=_HELPER_TIMEOUT_S, check=False,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise CredentialsError(f"credential helper {program} is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise CredentialsError(f"credential helper {program} timed out for {host}") from None
+    if done.returncode != 0:
+        # The helper's stdout may echo secrets; only its stderr's first line is shown, and
+        # "not found" is the helpers' way of saying "no credentials": anonymous access.
+        if "not found" in (done.stdout + done.stderr).lower():
+            return None
+        reason = (done.stderr.strip().splitlines() or ["no message"])[0][:200]
+        raise CredentialsError(f"credential helper {program} failed for {host}: {reason}")
+    return _parse_helper_answer(program, host, done.stdout)
+
+
+def _parse_helper_answer(program: str, host: str, text: str) -> Credentials:
+    try:
+        doc = json.loads(text)
+        return Credentials(str(doc["Username"]), str(doc["Secret"]))
+    except (ValueError, KeyError, TypeError):
+        raise CredentialsError(f"credential helper {program} gave an unreadable answer") from None

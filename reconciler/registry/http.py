@@ -1,0 +1,281 @@
+"""The HTTP client for one registry: manifests and blobs over the distribution API.
+
+Every HTTP status becomes an error in one place (`_check`), every httpx exception is translated
+at one boundary (`_send`), and every body is read with a size cap.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+
+import httpx
+
+from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
+from ..types import MANIFEST_ACCEPT, Descriptor, Manifest, digest_of, is_digest
+from .auth import RegistryAuth
+from .credentials import Credentials
+
+__all__ = [
+    "MAX_BLOB_BYTES",
+    "MAX_MANIFEST_BYTES",
+    "Answer",
+    "ClientSettings",
+    "RegistryClient",
+]
+
+log = logging.getLogger("reconciler.http")
+
+MAX_MANIFEST_BYTES = 4 << 20  # the common registry limit; larger answers are hostile or broken
+MAX_BLOB_BYTES = 8 << 20  # only image configs are downloaded, and they are small
+_MAX_ERROR_BODY = 64 << 10
+_HUB_API = "https://registry-1.docker.io"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach one registry (built from the config's `registries:` entry)."""
+
+    host: str
+    endpoint: str | None = None
+    insecure: bool = False
+    ca_file: str | None = None
+    timeout_s: float = 30.0
+    max_connections: int = 16
+
+    @property
+    def base_url(self) -> str:
+        if self.endpoint:
+            return self.endpoint
+        if self.host == "docker.io":
+            return _HUB_API
+        return f"{'http' if self.insecure else 'https'}://{self.host}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response whose body has already been read under a cap."""
+
+    method: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    url: httpx.URL
+
+    @property
+    def media_type(self) -> str:
+        value: str = self.headers.get("content-type", "")
+        return value.split(";", 1)[0].strip()
+
+
+class RegistryClient:
+    """Manifest and blob operations on one registry. Thread-safe; one per registry per run."""
+
+    def __init__(self, settings: ClientSettings, credentials: Credentials | None) -> None:
+        self.host = settings.host
+        verify: str | bool = settings.ca_file or True
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+        timeout = httpx.Timeout(settings.timeout_s)
+        self._tokens = httpx.Client(verify=verify, timeout=timeout)
+        auth = RegistryAuth(
+            settings.host,
+            credentials,
+            token_client=self._tokens,
+            allow_plain_http=settings.insecure,
+        )
+        self._http = httpx.Client(
+            base_url=settings.base_url, auth=auth, verify=verify, timeout=timeout, limits=limits
+        )
+        self._blobs: dict[str, bytes] = {}
+        self._manifests: dict[str, Manifest] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
+        self._tokens.close()
+
+    # -- manifests -------------------------------------------------------------------------
+
+    def head_manifest(self, repository: str, ref: str) -> Descriptor | None:
+        """What `ref` points at, without downloading it; None when it does not exist."""
+        url = f"/v2/{repository}/manifests/{ref}"
+        response = self._send("HEAD", url, headers={"Accept": MANIFEST_ACCEPT})
+        if response.status == 404:
+            return None
+        self._check(response, f"{repository}:{ref}")
+        digest = response.headers.get("docker-content-digest", "")
+        media_type = response.media_type
+        if not is_digest(digest) or not media_type:
+            # Some registries omit the digest on HEAD: the body is the only truth then.
+            return self.get_manifest(repository, ref).descriptor()
+        size = int(response.headers.get("content-length") or 0)
+        return Descriptor(media_type, digest, size)
+
+    def get_manifest(self, repository: str, ref: str) -> Manifest:
+        """The manifest at `ref`. By digest it is verified against the bytes and cached."""
+        with self._lock:
+            cached = self._manifests.get(ref)
+        if cached is not None:
+            return cached
+        what = f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
+        url = f"/v2/{repository}/manifests/{ref}"
+        response = self._send(
+            "GET", url, cap=MAX_MANIFEST_BYTES, headers={"Accept": MANIFEST_ACCEPT}
+        )
+        self._check(response, what)
+        raw = response.body
+        manifest = Manifest(raw, response.media_type or _declared_type(raw), digest_of(raw))
+        if is_digest(ref):
+            self._verify(manifest.digest, ref, what)
+            with self._lock:
+                self._manifests[ref] = manifest
+        return manifest
+
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
+        """PUT `manifest` at `tag`; returns the digest the registry confirmed."""
+        what = f"{repository}:{tag}"
+        response = self._send(
+            "PUT",
+            f"/v2/{repository}/manifests/{tag}",
+            content=manifest.raw,
+            headers={"Content-Type": manifest.media_type},
+        )
+        self._check(response, what)
+        confirmed = response.headers.get("docker-content-digest") or manifest.digest
+        self._verify(confirmed, manifest.digest, what)
+        return confirmed
+
+    # -- blobs -----------------------------------------------------------------------------
+
+    def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_BLOB_BYTES) -> bytes:
+        """A blob by digest, verified and cached. Redirects (to object storage) are followed
+        by hand, without the registry's Authorization header."""
+        with self._lock:
+            cached = self._blobs.get(digest)
+        if cached is not None:
+            return cached
+        what = f"{repository}@{digest}"
+        response = self._send("GET", f"/v2/{repository}/blobs/{digest}", cap=max_bytes)
+        if response.status in (301, 302, 303, 307, 308):
+            response = self._follow_unauthenticated(response, what, max_bytes)
+        self._check(response, what)
+        data = response.body
+        self._verify(digest_of(data), digest, what)
+        with self._lock:
+            self._blobs[digest] = data
+        return data
+
+    def _follow_unauthenticated(self, response: Answer, what: str, cap: int) -> Answer:
+        location = response.headers.get("location")
+        if not location:
+            raise ProtocolError(self.host, f"{what}: redirect without a Location header")
+        target = response.url.join(location)
+        log.debug("redirect %s -> %s (sent without credentials)", what, target.host)
+        return self._exchange(self._tokens, "GET", target, cap, follow_redirects=True)
+
+    # -- one place for transport errors, statuses and caps ---------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        cap: int = _MAX_ERROR_BODY,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """One request to this registry, authenticated, body read under `cap`."""
+        return self._exchange(self._http, method, url, cap, content=content, headers=headers)
+
+    def _exchange(
+        self,
+        client: httpx.Client,
+        method: str,
+        url: str | httpx.URL,
+        cap: int,
+        *,
+        follow_redirects: bool = False,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """The one boundary where httpx exceptions become TransportError."""
+        request = client.build_request(method, url, content=content, headers=headers)
+        try:
+            response = client.send(request, stream=True, follow_redirects=follow_redirects)
+            try:
+                body = _read_at_most(response, cap, self.host, request.url.path)
+            finally:
+                response.close()
+        except httpx.TimeoutException:
+            raise TransportError(self.host, f"{method} {request.url.path}: timed out") from None
+        except httpx.HTTPError as exc:
+            reason = _describe_transport_error(exc)
+            raise TransportError(self.host, f"{method} {request.url.path}: {reason}") from None
+        log.debug("%s %s -> %d", method, request.url.path, response.status_code)
+        return Answer(method, response.status_code, response.headers, body, response.url)
+
+    def _check(self, response: Answer, what: str) -> None:
+        status = response.status
+        if status < 300:
+            return
+        detail = _error_detail(response)
+        if status in (401, 403):
+            raise _auth_error(self.host, status, what, detail)
+        if status == 404:
+            raise NotFoundError(self.host, f"{what}: not found{detail}", status=status)
+        if status == 429:
+            raise RegistryError(self.host, f"{what}: rate limited (HTTP 429){detail}", status=429)
+        raise RegistryError(self.host, f"{what}: HTTP {status}{detail}", status=status)
+
+    def _verify(self, actual: str, expected: str, what: str) -> None:
+        if actual != expected:
+            raise ProtocolError(self.host, f"{what}: digest mismatch: got {actual}")
+
+
+def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
+    """Read a streamed body, refusing more than `cap` bytes (hostile or broken registries)."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise ProtocolError(host, f"{what}: answer larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _describe_transport_error(exc: httpx.HTTPError) -> str:
+    """A short reason; URLs are left out (they may be long) and never carry credentials."""
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot connect ({exc})"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"connection broken ({type(exc).__name__})"
+    return type(exc).__name__
+
+
+def _declared_type(raw: bytes) -> str:
+    try:
+        value = json.loads(raw).get("mediaType", "")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _error_detail(response: Answer) -> str:
+    """`: CODE message` from a distribution error body (already read under a cap)."""
+    try:
+        errors = json.loads(response.body).get("errors") or []
+        first = errors[0]
+        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _auth_error(host: str, status: int, what: str, detail: str) -> RegistryError:
+    meaning = "authentication required or failed" if status == 401 else "access denied"
+    return AuthError(host, f"{what}: {meaning} (HTTP {status}){detail}", status=status)
