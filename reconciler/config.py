@@ -229,7 +229,9 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
 
 
 def _config_error(name: str, located: yamlsource.Located, exc: ValidationError) -> ConfigError:
-    problems = [(tuple(err["loc"]), _describe(err)) for err in exc.errors()]
+    # A misspelt key also makes the real one "missing": the unknown key is the useful report.
+    errors = sorted(exc.errors(), key=lambda err: err["type"] != "extra_forbidden")
+    problems = [(tuple(err["loc"]), _describe(err)) for err in errors]
     return _issues_error(name, located, problems)
 
 
@@ -250,10 +252,7 @@ def _line(located: yamlsource.Located, loc: tuple[str | int, ...]) -> int | None
     """The YAML line of a pydantic location. Pydantic adds `[key]` for dict keys, and an alias
     written as a bare list has no `sources` key in the file, so both are tried without."""
     path = tuple(part for part in loc if part != "[key]")
-    shorthand = tuple(part for part in path if part != "sources")
-    if path not in located.lines and shorthand in located.lines:
-        return located.lines[shorthand]
-    return located.line_of(path)
+    return located.line_of(path, tuple(part for part in path if part != "sources"))
 
 
 def _field_name(loc: tuple[str | int, ...]) -> str:

@@ -47,11 +47,11 @@ class DesiredIndex:
 def build_index(target: AliasTarget, sources: tuple[ResolvedSource, ...]) -> DesiredIndex:
     """The index for `target`; raises AliasError when the sources cannot form one."""
     runnable, attestations = _flatten(sources)
+    _check_unique_digests(runnable)
     _check_unique_platforms(runnable)
     if target.attestations == "drop":
         attestations = []
     entries = (*runnable, *_ordered_attestations(runnable, attestations))
-    _check_unique_digests(entries)
     annotations = dict(target.annotations)
     media_type = _media_type(target, entries, annotations)
     return DesiredIndex(media_type, entries, annotations)
@@ -87,7 +87,7 @@ def _check_unique_platforms(runnable: list[DesiredEntry]) -> None:
         seen[key] = entry.source
 
 
-def _check_unique_digests(entries: tuple[DesiredEntry, ...]) -> None:
+def _check_unique_digests(entries: list[DesiredEntry]) -> None:
     # Some registries (Harbor) reject an index that lists one child twice.
     seen: dict[str, str] = {}
     for entry in entries:

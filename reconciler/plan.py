@@ -91,7 +91,7 @@ def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:
     except ReconcileError as exc:
         return AliasPlan(target, Action.ERROR, live=live, message=str(exc))
     if live.kind == "absent":
-        changes = _diff({}, _desired_view(desired, target), desired)
+        changes = _diff(_view((), None, target), _desired_view(desired, target), desired)
         return AliasPlan(target, Action.CREATE, desired, live, changes)
     if live.kind != "index":
         return _foreign(target, desired, live, force)
@@ -107,7 +107,8 @@ def _foreign(target: AliasTarget, desired: DesiredIndex, live: LiveTag, force: b
     held = f"{live.descriptor.media_type} {live.descriptor.digest}"
     replace = Change("change", "tag", target.tag, live.descriptor.digest, desired.manifest.digest)
     if force:
-        changes = (replace, *_diff({}, _desired_view(desired, target), desired))
+        fresh = _diff(_view((), None, target), _desired_view(desired, target), desired)
+        changes = (replace, *fresh)
         return AliasPlan(target, Action.UPDATE, desired, live, changes, f"replacing {held}")
     message = f"tag holds a single image, not an index ({held}); use --force to replace it"
     return AliasPlan(target, Action.CONFLICT, desired, live, message=message)
@@ -124,15 +125,18 @@ class _Index(Protocol):
     def annotations(self) -> Mapping[str, str]: ...
 
 
-def _view(entries: Sequence[Descriptor], index: _Index, target: AliasTarget) -> dict[str, Any]:
-    """What a client sees of an index, normalised so that equal meaning gives equal views."""
+def _view(
+    entries: Sequence[Descriptor], index: _Index | None, target: AliasTarget
+) -> dict[str, Any]:
+    """What a client sees of an index, normalised so that equal meaning gives equal views.
+    `index=None` is the view of an absent tag: every section present and empty."""
     view: dict[str, Any] = {
         "platform": _by_key(_runnable_keys(entries)),
         "attestation": _by_key(_attestation_keys(entries)),
-        "annotation": dict(index.annotations),
+        "annotation": dict(index.annotations) if index else {},
     }
     if target.media_type != "auto":
-        view["media_type"] = {"index": index.media_type}
+        view["media_type"] = {"index": index.media_type} if index else {}
     return view
 
 
@@ -172,36 +176,39 @@ def _by_key(pairs: list[tuple[str, str]]) -> dict[str, str]:
 def _diff(
     live: Mapping[str, Any], desired: Mapping[str, Any], index: DesiredIndex
 ) -> tuple[Change, ...]:
-    """Structural diff of two views; one Change per differing leaf, in a stable order."""
+    """Structural diff of two views (DeepDiff finds where they differ); one Change per
+    differing key, in a stable order."""
     sources = {e.descriptor.digest: e.source for e in index.entries}
     tree = DeepDiff(dict(live), dict(desired), view="tree")
-    changes = []
-    for kind, name in (
-        ("dictionary_item_added", "add"),
-        ("dictionary_item_removed", "remove"),
-        ("values_changed", "change"),
-    ):
-        for level in tree.get(kind, []):
-            path = level.path(output_format="list")
-            changes.extend(_leaf_changes(name, path, live, desired, sources))
+    changes = [
+        change
+        for levels in tree.values()
+        for level in levels
+        for change in _changes_at(level.path(output_format="list"), live, desired, sources)
+    ]
     return tuple(sorted(changes, key=lambda c: (c.field, c.subject, c.kind)))
 
 
-def _leaf_changes(
-    kind: str,
-    path: list[Any],
-    live: Mapping[str, Any],
-    desired: Mapping[str, Any],
-    sources: Mapping[str, str],
+def _changes_at(
+    path: list[Any], live: Mapping[str, Any], desired: Mapping[str, Any], sources: Mapping[str, str]
 ) -> list[Change]:
     old, new = _lookup(live, path), _lookup(desired, path)
-    if len(path) == 1:  # a whole section appeared or vanished: one change per leaf in it
-        keys = sorted(set(old or {}) | set(new or {}))
+    if len(path) == 1:  # DeepDiff reports a section that was or became empty as one value
+        before, after = old or {}, new or {}
+        keys = sorted(set(before) | set(after))
         return [
-            Change(kind, path[0], k, (old or {}).get(k), (new or {}).get(k), None) for k in keys
+            _change(path[0], k, before.get(k), after.get(k), sources)
+            for k in keys
+            if before.get(k) != after.get(k)
         ]
-    field, subject = str(path[0]), str(path[1])
-    return [Change(kind, field, subject, old, new, sources.get(new or ""))]
+    return [_change(path[0], path[1], old, new, sources)]
+
+
+def _change(
+    field: Any, subject: Any, old: str | None, new: str | None, sources: Mapping[str, str]
+) -> Change:
+    kind = "add" if old is None else "remove" if new is None else "change"
+    return Change(kind, str(field), str(subject), old, new, sources.get(new or ""))
 
 
 def _lookup(view: Mapping[str, Any], path: list[Any]) -> Any:

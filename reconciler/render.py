@@ -81,7 +81,8 @@ def _values(change: Change, show: Any) -> str:
 def _summary_line(report: Report) -> str:
     counts = report.summary()
     if not report.has_changes and not report.has_failures:
-        return f"Everything up to date ({counts['noop']} aliases)."
+        n = counts["noop"]
+        return f"Everything up to date ({n} alias{'' if n == 1 else 'es'})."
     label = "Plan" if report.dry_run else "Applied"
     created = "to create" if report.dry_run else "created"
     updated = "to update" if report.dry_run else "updated"

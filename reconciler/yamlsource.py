@@ -37,13 +37,16 @@ class Located:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
 
-    def line_of(self, path: Path) -> int | None:
-        """The line of the deepest known prefix of `path` (validators add synthetic segments)."""
-        for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
-            if line is not None:
-                return line
-        return None
+    def line_of(self, *paths: Path) -> int | None:
+        """The line of the deepest known prefix among `paths` (validators add segments that
+        are not in the file, so callers may offer several spellings of one location)."""
+        best: tuple[int, int | None] = (-1, None)
+        for path in paths:
+            for end in range(len(path), best[0], -1):
+                if path[:end] in self.lines:
+                    best = (end, self.lines[path[:end]])
+                    break
+        return best[1]
 
 
 def load(text: str) -> Located:
