@@ -61,7 +61,7 @@ def start_registry() -> subprocess.Popen[bytes]:
     config.write_text(
         "version: 0.1\n"
         "log: {level: warn, accesslog: {disabled: true}}\n"
-        f"storage: {{filesystem: {{rootdirectory: {STATE / 'storage'}}}, delete: {{enabled: true}}}}\n"
+        f"storage: {{filesystem: {{rootdirectory: {STATE / 'storage'}}}}}\n"
         "http: {addr: '127.0.0.1:5000'}\n"
     )
     log = (STATE / "registry.log").open("wb")

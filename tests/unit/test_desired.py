@@ -73,9 +73,8 @@ def test_index_sources_are_flattened_with_attestations_after_runnable_entries() 
         f"att:{e.attestation_of[:12]}" if e.attestation_of else str(e.descriptor.platform)
         for e in index.entries
     ]
-    assert labels == [
-        "linux/amd64", "linux/arm64", "linux/s390x", f"att:{amd.digest[:12]}", f"att:{arm.digest[:12]}"
-    ]  # fmt: skip
+    attested = [f"att:{amd.digest[:12]}", f"att:{arm.digest[:12]}"]
+    assert labels == ["linux/amd64", "linux/arm64", "linux/s390x", *attested]
     assert index.media_type == OCI_INDEX
     att = json.loads(index.manifest.raw)["manifests"][3]
     assert att["platform"] == {"architecture": "unknown", "os": "unknown"}

@@ -1,0 +1,368 @@
+"""Run real `docker-registry` (CNCF distribution 2.8) processes on loopback for tests.
+
+Each registry gets its own storage directory, a free port on 127.0.0.1 and two log files:
+the access log (one Apache "combined" line per request, written by distribution on stdout)
+and the server log (logrus text on stderr). Tests inspect traffic through `requests()`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+import yaml
+
+from tests.support.httpauth import loopback_client
+
+if TYPE_CHECKING:
+    from tests.support.tokenserver import TokenServer
+
+REGISTRY_BINARY = "docker-registry"
+READY_TIMEOUT = 10.0
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
+
+# Requests to this path are our own log-synchronisation markers; the registry answers 404.
+_SYNC_PREFIX = "/__test_log_sync__/"
+
+# Apache combined format as written by gorilla/handlers.CombinedLoggingHandler, e.g.
+# 127.0.0.1 - - [28/Nov/2026:21:22:23 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"
+_ACCESS_LINE = re.compile(
+    r"^(?P<remote>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "
+    r'"(?P<method>[A-Z]+) (?P<uri>\S+) (?P<proto>[^"]+)" '
+    r'(?P<status>\d{3}) (?P<size>\d+|-) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)"$'
+)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as recorded in the registry's access log."""
+
+    method: str
+    path: str  # request URI as sent, including any query string
+    status: int
+    size: int
+    user_agent: str
+
+    @property
+    def is_write(self) -> bool:
+        """Whether the request may have changed registry state."""
+        return self.method in WRITE_METHODS
+
+
+def parse_access_line(line: str) -> LoggedRequest | None:
+    """Parse one access-log line; returns None for anything that is not an access entry."""
+    match = _ACCESS_LINE.match(line.rstrip("\r\n"))
+    if match is None:
+        return None
+    size = match["size"]
+    return LoggedRequest(
+        method=match["method"],
+        path=match["uri"],
+        status=int(match["status"]),
+        size=0 if size == "-" else int(size),
+        user_agent=match["agent"],
+    )
+
+
+@dataclass
+class RegistryProcess:
+    """A running registry; `stop()` it (the fixtures do) or it dies with the interpreter."""
+
+    host: str
+    root: Path
+    users: dict[str, str]
+    workdir: Path
+    config_path: Path
+    access_log_path: Path
+    server_log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    _log_offset: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        # Safety net for tests that forget to stop: kill at garbage collection or exit.
+        self._finalizer = weakref.finalize(self, _kill_process, self.process)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:43121``."""
+        return f"http://{self.host}"
+
+    @property
+    def port(self) -> int:
+        """The TCP port the registry listens on."""
+        return int(self.host.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        """Terminate the process (SIGTERM, then SIGKILL) and wait for it; idempotent."""
+        self._finalizer()
+
+    def __enter__(self) -> RegistryProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Block until `GET /v2/` answers with any HTTP status, or raise with the log tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(self._failure(f"exited with {self.process.returncode}"))
+            if _answers(self.url + "/v2/"):
+                return
+            time.sleep(0.02)
+        raise RuntimeError(self._failure(f"did not answer GET /v2/ within {timeout}s"))
+
+    def requests(self) -> list[LoggedRequest]:
+        """All requests logged since start or the last `clear_log()`, oldest first."""
+        self._sync_log()
+        return [r for r in self._read_from(self._log_offset) if not _is_sync(r)]
+
+    def writes(self) -> list[LoggedRequest]:
+        """The subset of `requests()` with methods PUT, POST, PATCH or DELETE."""
+        return [r for r in self.requests() if r.is_write]
+
+    def clear_log(self) -> None:
+        """Forget requests so far, so a test can count the requests of one phase."""
+        self._sync_log()
+        self._log_offset = self.access_log_path.stat().st_size
+
+    def log_tail(self, lines: int = 30) -> str:
+        """Last lines of the server log (stderr), for error messages."""
+        return _tail(self.server_log_path, lines)
+
+    def _read_from(self, offset: int) -> list[LoggedRequest]:
+        with self.access_log_path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
+        # Only complete lines: a line being written right now is picked up next time.
+        complete = data[: data.rfind(b"\n") + 1].decode("utf-8", "replace")
+        parsed = (parse_access_line(line) for line in complete.splitlines())
+        return [r for r in parsed if r is not None]
+
+    def _sync_log(self, timeout: float = 2.0) -> None:
+        """Make sure entries for requests that already got a response are on disk.
+
+        distribution writes the access line after the handler returns, which for large
+        bodies can be after the client has read the response. A marker request that we
+        wait for in the log closes that window.
+        """
+        if self.process.poll() is not None:
+            return
+        marker = _SYNC_PREFIX + uuid.uuid4().hex
+        if not _answers(self.url + marker):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(r.path == marker for r in self._read_from(self._log_offset)):
+                return
+            time.sleep(0.005)
+        raise RuntimeError(f"access log never showed sync marker {marker}")
+
+    def _failure(self, what: str) -> str:
+        # A Go panic's reason is followed by a long stack trace; show the reason first.
+        reasons = [
+            line
+            for line in self.log_tail(500).splitlines()
+            if line.startswith("panic:") or "level=fatal" in line or "level=error" in line
+        ]
+        return (
+            f"docker-registry on {self.host} {what}\n"
+            f"--- reasons ---\n{chr(10).join(reasons[:10]) or '(none logged)'}\n"
+            f"--- {self.server_log_path} (tail) ---\n{self.log_tail(15)}"
+        )
+
+
+def start_registry(
+    tmp: Path,
+    *,
+    auth: Literal["htpasswd", "token"] | None = None,
+    users: dict[str, str] | None = None,
+    token_server: TokenServer | None = None,
+) -> RegistryProcess:
+    """Start a registry in a fresh directory under `tmp` and wait until it answers.
+
+    `auth="htpasswd"` needs `users`; `auth="token"` needs a started `token_server`,
+    whose users then become the registry's `users`.
+    """
+    _require_binary()
+    workdir = Path(tempfile.mkdtemp(prefix="registry-", dir=tmp))
+    settings = _auth_settings(workdir, auth, users, token_server)
+    # Share the token server's dict so users added during a test show up here too.
+    known_users = token_server.users if token_server is not None else dict(users or {})
+    # A free port found by bind-and-close can be grabbed by a parallel worker before the
+    # registry binds it; retrying with a new port makes that race harmless.
+    last_error: RuntimeError | None = None
+    for _attempt in range(3):
+        registry = _launch(workdir, settings, known_users)
+        try:
+            registry.wait_ready()
+            # The readiness probe is harness traffic; tests should see an empty log.
+            registry.clear_log()
+        except RuntimeError as exc:
+            registry.stop()
+            last_error = exc
+            if "address already in use" not in registry.log_tail():
+                raise
+            continue
+        return registry
+    assert last_error is not None
+    raise last_error
+
+
+def _launch(workdir: Path, auth: dict[str, Any], users: dict[str, str]) -> RegistryProcess:
+    host = f"127.0.0.1:{free_port()}"
+    root = workdir / "storage"
+    root.mkdir(exist_ok=True)
+    config_path = workdir / "config.yml"
+    config_path.write_text(yaml.safe_dump(_config(host, root, auth), sort_keys=False))
+    access_log = workdir / "access.log"
+    server_log = workdir / "registry.log"
+    # Fresh files per launch, so a failed earlier attempt cannot confuse this one.
+    with access_log.open("wb") as out, server_log.open("wb") as err:
+        process = subprocess.Popen(
+            _registry_command(config_path),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=_registry_env(),
+        )
+    return RegistryProcess(
+        host=host,
+        root=root,
+        users=users,
+        workdir=workdir,
+        config_path=config_path,
+        access_log_path=access_log,
+        server_log_path=server_log,
+        process=process,
+    )
+
+
+def _config(host: str, root: Path, auth: dict[str, Any]) -> dict[str, Any]:
+    """The registry configuration; quiet, deterministic and without background jobs."""
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": False}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root)},
+            "delete": {"enabled": True},
+            "maintenance": {"uploadpurging": {"enabled": False}},
+        },
+        # A fixed secret avoids the "No HTTP secret provided" warning on every start.
+        "http": {"addr": host, "secret": "reconciler-tests-not-a-secret"},
+        "health": {"storagedriver": {"enabled": False}},
+    }
+    if auth:
+        config["auth"] = auth
+    return config
+
+
+def _auth_settings(
+    workdir: Path,
+    auth: Literal["htpasswd", "token"] | None,
+    users: dict[str, str] | None,
+    token_server: TokenServer | None,
+) -> dict[str, Any]:
+    if auth is None:
+        return {}
+    if auth == "htpasswd":
+        if not users:
+            raise ValueError("auth='htpasswd' needs at least one user")
+        path = write_htpasswd(workdir / "htpasswd", users)
+        return {"htpasswd": {"realm": "reconciler-test", "path": str(path)}}
+    if auth == "token":
+        if token_server is None:
+            raise ValueError("auth='token' needs a running token_server")
+        return {"token": token_server.registry_auth_config()}
+    raise ValueError(f"unknown auth mode {auth!r}")
+
+
+def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
+    """Write a bcrypt htpasswd file (the only hash distribution accepts) using `htpasswd`."""
+    entries = []
+    for user, password in users.items():
+        done = subprocess.run(
+            ["htpasswd", "-Bbn", user, password], capture_output=True, text=True, check=True
+        )
+        entries.append(done.stdout.strip())
+    path.write_text("\n".join(entries) + "\n")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _registry_env() -> dict[str, str]:
+    # The registry must never pick up proxies or REGISTRY_* overrides from the caller.
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("REGISTRY_") and "proxy" not in key.lower()
+    }
+
+
+def _registry_command(config_path: Path) -> list[str]:
+    """The registry command line, wrapped so the registry dies with the test worker.
+
+    `setpriv --pdeathsig` (util-linux, essential on Debian) sets the parent-death signal
+    and then execs, which avoids `preexec_fn` (unsafe while the token server's threads run).
+    """
+    command = [REGISTRY_BINARY, "serve", str(config_path)]
+    if shutil.which("setpriv") is None:
+        return command
+    return ["setpriv", "--pdeathsig", "TERM", "--", *command]
+
+
+def _kill_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def _answers(url: str) -> bool:
+    """Whether anything HTTP answers at `url` (status is irrelevant)."""
+    try:
+        # Short timeout: something that accepts but never answers is "not ready yet".
+        with loopback_client(timeout=0.5) as client:
+            client.get(url)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def _is_sync(request: LoggedRequest) -> bool:
+    return request.path.startswith(_SYNC_PREFIX)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log file)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _require_binary() -> None:
+    if shutil.which(REGISTRY_BINARY) is None:
+        raise RuntimeError(f"{REGISTRY_BINARY} not found; install Debian's docker-registry package")
