@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from . import platforms, yamlsource
 from .errors import ConfigError
 from .names import RepositoryName, check_tag, parse_repository
+from .registry.ecr import parse_ecr_host
 from .types import Platform, is_digest
 
 __all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse"]
@@ -58,6 +59,20 @@ class RegistrySettings(_Model):
         None, description="base URL to talk to instead of https://<host>"
     )
     ca_file: Path | None = Field(None, description="PEM bundle to verify the registry's TLS")
+    timeout: float = Field(30.0, gt=0, description="seconds allowed for one request")
+    concurrency: int | None = Field(
+        None, ge=1, description="requests in flight to this registry (default: --concurrency)"
+    )
+    auth: Literal["auto", "docker", "ecr"] = Field(
+        "auto",
+        description="auto: ECR auth for ECR hosts, docker credentials otherwise; ecr forces "
+        "ECR auth (proxies, tests); docker opts out",
+    )
+    aws_profile: str | None = Field(None, description="AWS profile for ECR (default chain)")
+    region: str | None = Field(None, description="AWS region for ECR (default: from the host)")
+    create_repository: bool = Field(
+        False, description="ECR: create a missing repository instead of failing its aliases"
+    )
 
 
 class Source(_Model):
@@ -217,6 +232,9 @@ def _check_version(located: yamlsource.Located, name: str) -> None:
 
 def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Rules that span fields, reported at the exact path they are about."""
+    for host, registry in config.registries.items():
+        if registry.auth == "ecr" and not registry.region and not parse_ecr_host(host):
+            yield ("registries", host, "auth"), "auth: ecr on a non-ECR host needs `region:`"
     for key, repository in config.repositories.items():
         for tag, alias in repository.aliases.items():
             path: tuple[str | int, ...] = ("repositories", key, "aliases", tag)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
-
-from ..config import Config
-from .credentials import Credentials, DockerCredentialStore
+from typing import TYPE_CHECKING
+from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .http import ClientSettings, RegistryClient
+
+if TYPE_CHECKING:  # config imports registry.ecr for host parsing; avoid the import cycle
+    from ..config import Config
 
 __all__ = ["ClientSettings", "Credentials", "DockerCredentialStore", "Registries", "RegistryClient"]
 
@@ -43,7 +45,7 @@ class Registries:
             ca_file=str(registry.ca_file) if registry.ca_file else None,
             max_connections=self._max_connections,
         )
-        return RegistryClient(settings, self._credentials.lookup(host))
+        return RegistryClient(settings, StaticCredentials(self._credentials.lookup(host)))
 
     def close(self) -> None:
         with self._lock:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..errors import AuthError, ProtocolError, TransportError
-from .credentials import Credentials
+from .credentials import Credentials, CredentialSource
 
 __all__ = ["Challenge", "RegistryAuth", "parse_challenge", "scope_for"]
 
@@ -34,6 +34,7 @@ _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
 _DEFAULT_TOKEN_TTL_S = 60
 _EXPIRY_MARGIN_S = 10
 _MAX_TOKEN_BODY = 1 << 20
+_MAX_CHALLENGES = 2
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,14 @@ class RegistryAuth(httpx.Auth):
     def __init__(
         self,
         registry: str,
-        credentials: Credentials | None,
+        credentials: CredentialSource,
         *,
         token_client: httpx.Client,
         allow_plain_http: bool,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
-        self._credentials = credentials
+        self._source = credentials
         self._token_client = token_client
         self._allow_plain_http = allow_plain_http
         self._clock = clock
@@ -91,39 +92,50 @@ class RegistryAuth(httpx.Auth):
         scope = scope_for(request)
         self._authorize(request, scope)
         response = yield request
-        if response.status_code != 401:
-            return
-        challenge = parse_challenge(response.headers.get("www-authenticate", ""))
-        if challenge is None or not self._answer(challenge, request, scope):
-            return
-        yield request
+        # At most: anonymous -> credentials -> refreshed credentials (an expired ECR token).
+        for _ in range(_MAX_CHALLENGES):
+            if response.status_code != 401:
+                return
+            challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+            if challenge is None or not self._answer(challenge, request, scope):
+                return
+            response = yield request
 
     def _authorize(self, request: httpx.Request, scope: str | None) -> None:
         """Step 1: reuse what worked before, without waiting for a challenge."""
         token = self._cached_token(scope)
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
-        elif self._uses_basic and self._credentials:
-            self._set_basic(request)
+        elif self._uses_basic:
+            self._set_basic(request, self._source())
 
     def _answer(self, challenge: Challenge, request: httpx.Request, scope: str | None) -> bool:
         """Steps 2-4; False when there is nothing new to try (the 401 stands)."""
         if challenge.scheme == "basic":
-            if not self._credentials or (self._uses_basic and "Authorization" in request.headers):
-                return False
-            self._uses_basic = True
-            self._set_basic(request)
-            return True
+            return self._answer_basic(request)
         if challenge.scheme == "bearer" and "realm" in challenge.params:
             token = self._fetch_token(challenge, scope)
             request.headers["Authorization"] = f"Bearer {token}"
             return True
         return False
 
-    def _set_basic(self, request: httpx.Request) -> None:
-        assert self._credentials is not None
+    def _answer_basic(self, request: httpx.Request) -> bool:
+        """Send Basic credentials; if these very credentials were just refused, ask the source
+        for fresh ones once (ECR tokens expire) and give up when nothing changed."""
+        refused = request.headers.get("Authorization", "").startswith("Basic ")
+        before = self._source()
+        credentials = self._source(refresh=True) if refused else before
+        if credentials is None or (refused and credentials == before):
+            return False
+        self._uses_basic = True
+        self._set_basic(request, credentials)
+        return True
+
+    def _set_basic(self, request: httpx.Request, credentials: Credentials | None) -> None:
+        if credentials is None:
+            return
         self._refuse_plain_http(request.url)
-        pair = f"{self._credentials.username}:{self._credentials.secret}".encode()
+        pair = f"{credentials.username}:{credentials.secret}".encode()
         request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
 
     def _refuse_plain_http(self, url: httpx.URL) -> None:
@@ -159,7 +171,7 @@ class RegistryAuth(httpx.Auth):
 
     def _request_token(self, realm: str, params: dict[str, str]) -> httpx.Response:
         url = httpx.URL(realm)
-        creds = self._credentials
+        creds = self._source()
         try:
             if creds and creds.is_identity_token:
                 self._refuse_plain_http(url)
@@ -176,7 +188,7 @@ class RegistryAuth(httpx.Auth):
 
     def _parse_token(self, response: httpx.Response) -> tuple[str, int]:
         if response.status_code in (401, 403):
-            who = "the configured credentials" if self._credentials else "anonymous access"
+            who = "the configured credentials" if self._source() else "anonymous access"
             raise AuthError(
                 self._registry,
                 f"token service refused {who} (HTTP {response.status_code})",

@@ -14,11 +14,11 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import CredentialsError
 
-__all__ = ["Credentials", "DockerCredentialStore"]
+__all__ = ["CredentialSource", "Credentials", "DockerCredentialStore", "StaticCredentials"]
 
 IDENTITY_TOKEN_USER = "<token>"
 _HELPER_TIMEOUT_S = 30
@@ -36,6 +36,23 @@ class Credentials:
     @property
     def is_identity_token(self) -> bool:
         return self.username == IDENTITY_TOKEN_USER
+
+
+class CredentialSource(Protocol):
+    """Where a registry's credentials come from. `refresh=True` asks for new ones after the
+    registry refused the current ones (an expired ECR token); static sources ignore it."""
+
+    def __call__(self, *, refresh: bool = False) -> Credentials | None: ...
+
+
+@dataclass(frozen=True)
+class StaticCredentials:
+    """Credentials looked up once (docker config, credential helper), or none."""
+
+    credentials: Credentials | None
+
+    def __call__(self, *, refresh: bool = False) -> Credentials | None:
+        return self.credentials
 
 
 def _host_of(key: str) -> str:

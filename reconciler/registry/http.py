@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
 from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
 from ..types import MANIFEST_ACCEPT, Descriptor, Manifest, digest_of, is_digest
+from .answer import Answer
 from .auth import RegistryAuth
-from .credentials import Credentials
+from .credentials import CredentialSource
+from .retry import RetryPolicy
 
 __all__ = [
     "MAX_BLOB_BYTES",
@@ -44,6 +46,7 @@ class ClientSettings:
     ca_file: str | None = None
     timeout_s: float = 30.0
     max_connections: int = 16
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def base_url(self) -> str:
@@ -54,27 +57,12 @@ class ClientSettings:
         return f"{'http' if self.insecure else 'https'}://{self.host}"
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A response whose body has already been read under a cap."""
-
-    method: str
-    status: int
-    headers: httpx.Headers
-    body: bytes
-    url: httpx.URL
-
-    @property
-    def media_type(self) -> str:
-        value: str = self.headers.get("content-type", "")
-        return value.split(";", 1)[0].strip()
-
-
 class RegistryClient:
     """Manifest and blob operations on one registry. Thread-safe; one per registry per run."""
 
-    def __init__(self, settings: ClientSettings, credentials: Credentials | None) -> None:
+    def __init__(self, settings: ClientSettings, credentials: CredentialSource) -> None:
         self.host = settings.host
+        self._retry = settings.retry
         verify: str | bool = settings.ca_file or True
         limits = httpx.Limits(
             max_connections=settings.max_connections,
@@ -189,8 +177,12 @@ class RegistryClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
-        """One request to this registry, authenticated, body read under `cap`."""
-        return self._exchange(self._http, method, url, cap, content=content, headers=headers)
+        """One request to this registry, authenticated, retried on transient failures, body
+        read under `cap`."""
+        return self._retry.run(
+            f"{method} {url}",
+            lambda: self._exchange(self._http, method, url, cap, content=content, headers=headers),
+        )
 
     def _exchange(
         self,
