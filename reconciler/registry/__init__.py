@@ -43,7 +43,8 @@ class Registries:
             endpoint=registry.endpoint,
             insecure=registry.insecure,
             ca_file=str(registry.ca_file) if registry.ca_file else None,
-            max_connections=self._max_connections,
+            timeout_s=registry.timeout,
+            max_connections=registry.concurrency or self._max_connections,
         )
         return RegistryClient(settings, StaticCredentials(self._credentials.lookup(host)))
 

@@ -1,0 +1,428 @@
+"""AWS ECR: recognising registry hosts, login tokens and repository facts through boto3.
+
+ECR speaks the distribution API like any registry, but its credentials come from AWS: the
+`GetAuthorizationToken` API returns base64 `AWS:<password>`, valid for 12 hours, which is then
+sent as Basic credentials. Whether a tag may be overwritten, and whether a repository exists,
+is cheaper and clearer to ask the ECR API than to learn from a failed push.
+
+AWS credentials are found by boto3's standard chain (environment, `~/.aws` profiles, SSO, web
+identity, container and instance roles); nothing here reads them itself. Every AWS failure
+becomes one `EcrError` line built by `describe_aws_error`, which never includes a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+    SSOError,
+    TokenRetrievalError,
+)
+
+from ..errors import ReconcileError
+from .credentials import Credentials
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecr.client import ECRClient
+    from mypy_boto3_ecr.type_defs import (
+        CreateRepositoryRequestTypeDef,
+        DescribeRepositoriesRequestTypeDef,
+        RepositoryTypeDef,
+    )
+
+__all__ = [
+    "ECR_HOST",
+    "EcrError",
+    "EcrHost",
+    "EcrSession",
+    "RepositoryFacts",
+    "describe_aws_error",
+    "parse_ecr_host",
+]
+
+# `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the dual-stack
+# `<account>.dkr-ecr[-fips].<region>.on.aws`. The conditional `(?(dual)...)` ties the domain to
+# the spelling, so that `dkr-ecr` under amazonaws.com or `dkr.ecr` under on.aws is rejected.
+# `\Z`, not `$`: `$` would also accept a trailing newline.
+ECR_HOST = re.compile(
+    r"^(?P<account>\d{12})"
+    r"\.dkr(?:(?P<dual>-)|\.)ecr(?:-fips)?"
+    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})"
+    r"\.(?(dual)on\.aws|amazonaws\.com(?:\.cn)?)\Z"
+)
+
+MUTABLE: Final = "MUTABLE"
+IMMUTABLE: Final = "IMMUTABLE"
+IMMUTABLE_WITH_EXCLUSION: Final = "IMMUTABLE_WITH_EXCLUSION"
+MUTABLE_WITH_EXCLUSION: Final = "MUTABLE_WITH_EXCLUSION"
+
+# botocore's "standard" mode retries throttling codes (ThrottlingException,
+# LimitExceededException, ...), HTTP 429, 5xx and connection errors with jittered exponential
+# backoff. `total_max_attempts` counts the first try; botocore's `max_attempts` would not.
+_RETRIES = 5
+_BOTO_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": _RETRIES},
+    connect_timeout=10,
+    read_timeout=30,
+    user_agent_extra="manifest-reconciler",
+)
+_MAX_REASON = 300
+_SSO_ERRORS = (SSOError, TokenRetrievalError)
+# `aws login` sessions (botocore 1.41+); looked up by name so older botocore still imports.
+_LOGIN_ERRORS: tuple[type[Exception], ...] = tuple(
+    getattr(botocore.exceptions, name)
+    for name in ("LoginError",)
+    if hasattr(botocore.exceptions, name)
+)
+_DENIED = re.compile(
+    r"(?:User: (?P<who>\S+) )?is not authorized to perform: (?P<action>[\w:*-]+)"
+    r"(?: on resource: (?P<resource>\S+))?"
+)
+_BAD_CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredTokenException",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+_THROTTLE_CODES = frozenset({"ThrottlingException", "LimitExceededException", "Throttling"})
+
+
+class EcrError(ReconcileError):
+    """An ECR API call failed; the message names the call and the reason, on one line."""
+
+
+@dataclass(frozen=True)
+class EcrHost:
+    """The AWS account (registry id) and region an ECR registry host belongs to."""
+
+    account: str
+    region: str
+
+
+def parse_ecr_host(host: str) -> EcrHost | None:
+    """`123456789012.dkr.ecr.eu-west-1.amazonaws.com` -> EcrHost; None for any other host.
+
+    ECR Public (`public.ecr.aws`) is None too: it has no private-registry API or token.
+    """
+    match = ECR_HOST.match(host.strip().lower())
+    if match is None:
+        return None
+    return EcrHost(account=match["account"], region=match["region"])
+
+
+@functools.lru_cache(maxsize=256)
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """An ECR WILDCARD filter as a regex: `*` is any run of characters (also none), the rest
+    is literal, and the whole tag must match. Tags are case-sensitive, so is the match."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RepositoryFacts:
+    """What the planner needs to know about an ECR repository before it moves a tag."""
+
+    name: str
+    uri: str
+    tag_mutability: str  # MUTABLE | IMMUTABLE | IMMUTABLE_WITH_EXCLUSION | MUTABLE_WITH_EXCLUSION
+    exclusion_filters: tuple[str, ...] = ()  # WILDCARD filters only
+
+    def tag_is_immutable(self, tag: str) -> bool:
+        """Whether ECR would refuse to point `tag` at different content."""
+        mode = self.tag_mutability
+        if mode == MUTABLE:
+            return False
+        if mode == IMMUTABLE:
+            return True
+        excluded = any(_wildcard(f).fullmatch(tag) for f in self.exclusion_filters)
+        if mode == IMMUTABLE_WITH_EXCLUSION:
+            return not excluded
+        if mode == MUTABLE_WITH_EXCLUSION:
+            return excluded
+        # A mode AWS adds later: assume the worst, so that no plan promises an overwrite
+        # that ECR then refuses halfway through an apply.
+        return True
+
+
+def _facts_from_api(repo: RepositoryTypeDef) -> RepositoryFacts:
+    filters = tuple(
+        f["filter"]
+        for f in repo.get("imageTagMutabilityExclusionFilters", [])
+        # WILDCARD is the only filter type AWS defines; another could not be evaluated here.
+        if f.get("filterType") == "WILDCARD"
+    )
+    return RepositoryFacts(
+        name=repo.get("repositoryName", ""),
+        uri=repo.get("repositoryUri", ""),
+        tag_mutability=repo.get("imageTagMutability", MUTABLE),
+        exclusion_filters=filters,
+    )
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace and cap the length: reasons end up in a one-line error."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MAX_REASON else flat[: _MAX_REASON - 3] + "..."
+
+
+def describe_aws_error(exc: Exception, action: str, *, profile: str | None = None) -> str:
+    """One readable line for an AWS failure: `<action>: <reason and what to do>`.
+
+    `action` says what was attempted ("ECR GetAuthorizationToken in eu-west-1"); `profile`
+    is the AWS profile in use, named in advice such as `aws sso login --profile X`.
+    """
+    return f"{action}: {_reason(exc, profile)}"
+
+
+def _reason(exc: Exception, profile: str | None) -> str:
+    if isinstance(exc, ClientError):
+        return _client_error_reason(exc)
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found (environment, ~/.aws, SSO, web identity or instance role); "
+            "set AWS_PROFILE, or configure credentials with `aws configure` or `aws sso login`"
+        )
+    if isinstance(exc, _SSO_ERRORS):
+        login = f"aws sso login --profile {profile}" if profile else "aws sso login"
+        return f"AWS SSO session expired: run `{login}`"
+    if isinstance(exc, _LOGIN_ERRORS):
+        login = f"aws login --profile {profile}" if profile else "aws login"
+        return f"AWS login session expired or unusable: run `{login}` ({_one_line(str(exc))})"
+    if isinstance(exc, ProfileNotFound):
+        config = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+        name = exc.kwargs.get("profile", profile)
+        return f"AWS profile {name!r} not found in {config} or the shared credentials file"
+    if isinstance(exc, PartialCredentialsError):
+        return _one_line(f"incomplete AWS credentials: {exc}")
+    if isinstance(exc, CredentialRetrievalError):
+        return _one_line(f"could not get AWS credentials: {exc}")
+    if isinstance(exc, EndpointConnectionError):
+        endpoint = exc.kwargs.get("endpoint_url", "the ECR endpoint")
+        return (
+            f"cannot connect to {endpoint} after {_RETRIES} attempts "
+            "(network, proxy, or AWS_ENDPOINT_URL_ECR / region setting?)"
+        )
+    if isinstance(exc, BotoCoreError):
+        return _one_line(str(exc))
+    return _one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _client_error_reason(exc: ClientError) -> str:
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "Unknown")
+    message = error.get("Message", "")
+    if code in ("AccessDeniedException", "AccessDenied"):
+        return _access_denied_reason(message)
+    if code in _BAD_CREDENTIAL_CODES:
+        return _one_line(f"AWS rejected the credentials ({code}): {message}")
+    if code in _THROTTLE_CODES:
+        return f"throttled by AWS ({code}) even after {_RETRIES} attempts; try again later"
+    return _one_line(f"{code}: {message}" if message else code)
+
+
+def _access_denied_reason(message: str) -> str:
+    """`User: arn:... is not authorized to perform: ecr:X on resource: Y because ...`, cut to
+    who, what and where: the policy wording after "because" is long and rarely helps."""
+    match = _DENIED.search(message)
+    if match is None:
+        return _one_line(f"access denied: {message}")
+    who = f" ({match['who']})" if match["who"] else ""
+    where = f" on {match['resource']}" if match["resource"] else ""
+    return _one_line(f"access denied{who}: not authorized to perform: {match['action']}{where}")
+
+
+@dataclass(frozen=True)
+class _Token:
+    credentials: Credentials
+    refresh_at: float  # clock() time after which the token is fetched again
+
+
+class EcrSession:
+    """One per (aws_profile, region): boto3 session + ECR client, thread-safe."""
+
+    def __init__(
+        self,
+        region: str,
+        profile: str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        refresh_margin_s: float = 3600.0,
+    ) -> None:
+        # `clock` is wall-clock time: AWS states token expiry as an absolute timestamp.
+        self.region, self.profile = region, profile
+        self._clock = clock
+        self._refresh_margin_s = refresh_margin_s
+        self._client_lock = threading.Lock()
+        self._ecr: ECRClient | None = None
+        self._boto_profile: str | None = profile
+        self._token_lock = threading.Lock()
+        self._token: _Token | None = None
+        self._token_generation = 0  # counts fetches; see credentials()
+        self._repos_lock = threading.Lock()
+        self._repos: dict[tuple[str, str], RepositoryFacts | None] = {}
+        self._repo_locks: dict[tuple[str, str], threading.Lock] = {}
+
+    @property
+    def client(self) -> ECRClient:
+        """The boto3 ECR client, created on first use (boto3 clients are thread-safe)."""
+        with self._client_lock:
+            if self._ecr is None:
+                self._ecr = self._create_client()
+            return self._ecr
+
+    def _create_client(self) -> ECRClient:
+        action = f"ECR client for {self.region}" + self._profile_note()
+        try:
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            # The profile boto3 really uses (AWS_PROFILE, or "default") is the one to name in
+            # advice like `aws sso login --profile X`.
+            self._boto_profile = session.profile_name
+            # boto3 itself honours AWS_ENDPOINT_URL_ECR (and endpoint_url in the profile).
+            return session.client("ecr", config=_BOTO_CONFIG)
+        except (BotoCoreError, ClientError) as exc:
+            raise EcrError(describe_aws_error(exc, action, profile=self.profile)) from None
+
+    def credentials(self, *, force_refresh: bool = False) -> Credentials:
+        """Registry credentials ("AWS", password) for this region, fetched at most once per
+        token lifetime. `force_refresh` after a 401 fetches a new token, unless another thread
+        already did so while this one waited: a burst of 401s costs one fetch."""
+        seen = self._token_generation
+        with self._token_lock:
+            token = self._token
+            fresh = force_refresh and self._token_generation != seen
+            if token and (fresh or not force_refresh) and self._clock() < token.refresh_at:
+                return token.credentials
+            self._token = self._fetch_token()
+            self._token_generation += 1
+            return self._token.credentials
+
+    def _fetch_token(self) -> _Token:
+        action = self._action("GetAuthorizationToken")
+        try:
+            data = self.client.get_authorization_token()["authorizationData"]
+        except (BotoCoreError, ClientError) as exc:
+            raise self._error(exc, action) from None
+        if not data or "authorizationToken" not in data[0] or "expiresAt" not in data[0]:
+            raise EcrError(f"{action}: the answer holds no authorization token")
+        credentials = _decode_token(data[0]["authorizationToken"], action)
+        return _Token(credentials, self._refresh_at(data[0]["expiresAt"].timestamp()))
+
+    def _refresh_at(self, expires_at: float) -> float:
+        """Refresh `refresh_margin_s` before expiry; a token with less than twice the margin
+        left is refreshed halfway through its life, and one already expired by our clock
+        (skew) is not cached at all, rather than trusted past what AWS said."""
+        lifetime = expires_at - self._clock()
+        return expires_at - min(self._refresh_margin_s, lifetime / 2)
+
+    def repository(self, name: str, *, registry_id: str | None = None) -> RepositoryFacts | None:
+        """Facts about repository `name`, or None when it does not exist. Asked once per
+        session: concurrent callers for the same name wait for the one call in flight.
+
+        `registry_id` is the account of the registry host (`EcrHost.account`); None means the
+        caller's own account, which differs for cross-account registries.
+        """
+        key = (registry_id or "", name)
+        with self._key_lock(key):
+            if key not in self._repos:
+                self._repos[key] = self._describe(name, registry_id)
+            return self._repos[key]
+
+    def create_repository(self, name: str, *, registry_id: str | None = None) -> RepositoryFacts:
+        """Create repository `name` with mutable tags (alias tags must be able to move).
+
+        A repository that appeared meanwhile (another run, a race) is fine: its facts are
+        returned as they are, since an existing repository's settings are not ours to change.
+        """
+        key = (registry_id or "", name)
+        with self._key_lock(key):
+            facts = self._create(name, registry_id)
+            self._repos[key] = facts
+            return facts
+
+    def _key_lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._repos_lock:
+            return self._repo_locks.setdefault(key, threading.Lock())
+
+    def _describe(self, name: str, registry_id: str | None) -> RepositoryFacts | None:
+        action = self._action("DescribeRepositories", name)
+        request: DescribeRepositoriesRequestTypeDef = {"repositoryNames": [name]}
+        if registry_id:
+            request["registryId"] = registry_id
+        try:
+            answer = self.client.describe_repositories(**request)
+        except ClientError as exc:
+            if _error_code(exc) == "RepositoryNotFoundException":
+                return None
+            raise self._error(exc, action) from None
+        except BotoCoreError as exc:
+            raise self._error(exc, action) from None
+        repos = answer.get("repositories", [])
+        return _facts_from_api(repos[0]) if repos else None
+
+    def _create(self, name: str, registry_id: str | None) -> RepositoryFacts:
+        action = self._action("CreateRepository", name)
+        request: CreateRepositoryRequestTypeDef = {
+            "repositoryName": name,
+            "imageTagMutability": MUTABLE,
+        }
+        if registry_id:
+            request["registryId"] = registry_id
+        try:
+            answer = self.client.create_repository(**request)
+        except ClientError as exc:
+            if _error_code(exc) == "RepositoryAlreadyExistsException":
+                existing = self._describe(name, registry_id)
+                if existing is not None:
+                    return existing
+            raise self._error(exc, action) from None
+        except BotoCoreError as exc:
+            raise self._error(exc, action) from None
+        return _facts_from_api(answer["repository"])
+
+    def _action(self, operation: str, repository: str = "") -> str:
+        target = f" {repository}" if repository else ""
+        return f"ECR {operation}{target} in {self.region}{self._profile_note()}"
+
+    def _profile_note(self) -> str:
+        return f" with AWS profile {self.profile}" if self.profile else ""
+
+    def _error(self, exc: Exception, action: str) -> EcrError:
+        return EcrError(describe_aws_error(exc, action, profile=self._boto_profile))
+
+
+def _error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _decode_token(token: str, action: str) -> Credentials:
+    """base64 `AWS:<password>` -> Credentials("AWS", password). The token is never quoted
+    in an error: it is the password."""
+    try:
+        user, sep, password = base64.b64decode(token, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sep, user, password = "", "", ""
+    if not sep or not user or not password:
+        raise EcrError(f"{action}: the authorization token is not base64 user:password")
+    return Credentials(user, password)
