@@ -73,6 +73,8 @@ def apply_alias(alias: AliasPlan, client_for: ClientFor) -> Outcome:
     target = alias.target
     try:
         client = client_for(target.repository.registry)
+        if client.ecr and any(c.field == "repository" for c in alias.changes):
+            client.ecr.create(target.repository.name)
         client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
     except ReconcileError as exc:
         log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)

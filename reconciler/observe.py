@@ -18,7 +18,14 @@ from .errors import AliasError, NotFoundError, ProtocolError, ReconcileError
 from .registry import RegistryClient
 from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 
-__all__ = ["LiveTag", "ObservedAlias", "ResolvedSource", "observe", "observe_alias"]
+__all__ = [
+    "LiveTag",
+    "ObservedAlias",
+    "RepositoryState",
+    "ResolvedSource",
+    "observe",
+    "observe_alias",
+]
 
 ClientFor = Callable[[str], RegistryClient]
 
@@ -47,11 +54,21 @@ class ResolvedSource:
 
 
 @dataclass(frozen=True)
+class RepositoryState:
+    """What ECR says about the alias's repository (other registries have no such facts)."""
+
+    exists: bool
+    tag_immutable: bool = False
+    mutability: str = ""
+
+
+@dataclass(frozen=True)
 class ObservedAlias:
     target: AliasTarget
     live: LiveTag | None = None
     sources: tuple[ResolvedSource, ...] = ()
     error: ReconcileError | None = None
+    repository: RepositoryState | None = None
 
 
 def observe(
@@ -66,11 +83,29 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
     """Observe one alias; any expected failure becomes the alias's `error`."""
     try:
         client = client_for(target.repository.registry)
+        repository = repository_state(client, target)
         live = read_live(client, target.repository.name, target.tag)
         sources = tuple(resolve_source(client, target.repository.name, s) for s in target.sources)
     except ReconcileError as exc:
         return ObservedAlias(target, error=exc)
-    return ObservedAlias(target, live, sources)
+    return ObservedAlias(target, live, sources, repository=repository)
+
+
+def repository_state(client: RegistryClient, target: AliasTarget) -> RepositoryState | None:
+    """ECR facts, read before anything is planned: existence and the alias tag's mutability."""
+    if client.ecr is None:
+        return None
+    name = target.repository.name
+    facts = client.ecr.facts(name)
+    if facts is None:
+        if not client.ecr.create_missing:
+            raise NotFoundError(
+                client.host,
+                f"ECR repository {name!r} does not exist; create it, or set"
+                " `create_repository: true` on the registry",
+            )
+        return RepositoryState(exists=False)
+    return RepositoryState(True, facts.tag_is_immutable(target.tag), facts.tag_mutability)
 
 
 def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:

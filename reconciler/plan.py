@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ from . import platforms
 from .config import AliasTarget
 from .desired import DesiredIndex, build_index
 from .errors import ReconcileError
-from .observe import LiveTag, ObservedAlias
+from .observe import LiveTag, ObservedAlias, RepositoryState
 from .types import Descriptor
 
 __all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
@@ -39,7 +39,7 @@ class Change:
     """One difference between the live alias and the desired one."""
 
     kind: str  # "add", "remove" or "change"
-    field: str  # "platform", "attestation", "annotation", "media_type" or "tag"
+    field: str  # "platform", "attestation", "annotation", "media_type", "tag" or "repository"
     subject: str  # the platform, annotation key, ...
     old: str | None = None
     new: str | None = None
@@ -82,7 +82,32 @@ def make_plan(observed: Iterable[ObservedAlias], *, force: bool = False) -> Plan
 
 
 def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:
-    """The action for one alias, with the reasons for it."""
+    """The action for one alias, with the reasons for it, within what the repository allows."""
+    return _within_repository_rules(_plan(observed, force), observed.repository)
+
+
+def _within_repository_rules(plan: AliasPlan, repository: RepositoryState | None) -> AliasPlan:
+    """ECR facts: a missing repository is created first; an immutable tag cannot be updated
+    (ECR refuses even identical content), so such an update is a conflict and nothing is
+    written. Creating a new tag in an immutable repository is fine."""
+    if repository is None or not plan.writes:
+        return plan
+    if not repository.exists:
+        name = plan.target.repository.name
+        created = Change("add", "repository", name, None, name)
+        return replace(plan, changes=(created, *plan.changes))
+    if plan.action is Action.UPDATE and repository.tag_immutable:
+        tag, name = plan.target.tag, plan.target.repository.name
+        message = (
+            f"tag {tag!r} is immutable in ECR repository {name!r} (imageTagMutability"
+            f" {repository.mutability}), so the alias cannot be updated; make the repository"
+            f" MUTABLE or add an exclusion filter matching {tag!r}, or alias a new tag"
+        )
+        return replace(plan, action=Action.CONFLICT, message=message)
+    return plan
+
+
+def _plan(observed: ObservedAlias, force: bool) -> AliasPlan:
     target, live = observed.target, observed.live
     if observed.error is not None or live is None:
         return AliasPlan(target, Action.ERROR, message=str(observed.error))

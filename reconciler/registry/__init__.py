@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
+
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
+from .ecr import EcrCredentials, EcrRepositories, EcrSession, parse_ecr_host
 from .http import ClientSettings, RegistryClient
 
 if TYPE_CHECKING:  # config imports registry.ecr for host parsing; avoid the import cycle
-    from ..config import Config
+    from ..config import Config, RegistrySettings
 
 __all__ = ["ClientSettings", "Credentials", "DockerCredentialStore", "Registries", "RegistryClient"]
 
@@ -28,6 +30,8 @@ class Registries:
         self._credentials = credentials or DockerCredentialStore()
         self._max_connections = max_connections
         self._clients: dict[str, RegistryClient] = {}
+        # One boto3 session per (profile, region): a token serves every registry it reaches.
+        self._ecr_sessions: dict[tuple[str | None, str], EcrSession] = {}
         self._lock = threading.Lock()
 
     def client(self, host: str) -> RegistryClient:
@@ -38,6 +42,7 @@ class Registries:
 
     def _create(self, host: str) -> RegistryClient:
         registry = self._config.registry(host)
+        ecr = self._ecr_for(host, registry)
         settings = ClientSettings(
             host=host,
             endpoint=registry.endpoint,
@@ -46,7 +51,22 @@ class Registries:
             timeout_s=registry.timeout,
             max_connections=registry.concurrency or self._max_connections,
         )
-        return RegistryClient(settings, StaticCredentials(self._credentials.lookup(host)))
+        if ecr is None:
+            return RegistryClient(settings, StaticCredentials(self._credentials.lookup(host)))
+        return RegistryClient(settings, EcrCredentials(ecr.session), ecr=ecr)
+
+    def _ecr_for(self, host: str, registry: RegistrySettings) -> EcrRepositories | None:
+        """ECR hosts use ECR auth and repository facts unless `auth: docker` opts out;
+        `auth: ecr` forces them for other hosts (proxies, tests)."""
+        parsed = parse_ecr_host(host)
+        if registry.auth == "docker" or (registry.auth == "auto" and parsed is None):
+            return None
+        region = registry.region or (parsed.region if parsed else "")
+        key = (registry.aws_profile, region)
+        if key not in self._ecr_sessions:  # callers hold self._lock
+            self._ecr_sessions[key] = EcrSession(region, registry.aws_profile)
+        account = parsed.account if parsed else None
+        return EcrRepositories(self._ecr_sessions[key], account, registry.create_repository)
 
     def close(self) -> None:
         with self._lock:

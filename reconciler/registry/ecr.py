@@ -51,8 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ECR_HOST",
+    "EcrCredentials",
     "EcrError",
     "EcrHost",
+    "EcrRepositories",
     "EcrSession",
     "RepositoryFacts",
     "describe_aws_error",
@@ -426,3 +428,28 @@ def _decode_token(token: str, action: str) -> Credentials:
     if not sep or not user or not password:
         raise EcrError(f"{action}: the authorization token is not base64 user:password")
     return Credentials(user, password)
+
+
+@dataclass(frozen=True)
+class EcrCredentials:
+    """A `CredentialSource` for one ECR registry: the session's cached, refreshable token."""
+
+    session: EcrSession
+
+    def __call__(self, *, refresh: bool = False) -> Credentials:
+        return self.session.credentials(force_refresh=refresh)
+
+
+@dataclass(frozen=True)
+class EcrRepositories:
+    """Repository facts for one ECR registry (one AWS account), as the planner needs them."""
+
+    session: EcrSession
+    registry_id: str | None
+    create_missing: bool
+
+    def facts(self, name: str) -> RepositoryFacts | None:
+        return self.session.repository(name, registry_id=self.registry_id)
+
+    def create(self, name: str) -> RepositoryFacts:
+        return self.session.create_repository(name, registry_id=self.registry_id)

@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -19,6 +20,9 @@ from .answer import Answer
 from .auth import RegistryAuth
 from .credentials import CredentialSource
 from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from .ecr import EcrRepositories
 
 __all__ = [
     "MAX_BLOB_BYTES",
@@ -60,8 +64,15 @@ class ClientSettings:
 class RegistryClient:
     """Manifest and blob operations on one registry. Thread-safe; one per registry per run."""
 
-    def __init__(self, settings: ClientSettings, credentials: CredentialSource) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        credentials: CredentialSource,
+        *,
+        ecr: EcrRepositories | None = None,
+    ) -> None:
         self.host = settings.host
+        self.ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
         verify: str | bool = settings.ca_file or True
         limits = httpx.Limits(
@@ -133,10 +144,16 @@ class RegistryClient:
             content=manifest.raw,
             headers={"Content-Type": manifest.media_type},
         )
+        if response.status in (400, 409) and self._already_there(repository, tag, manifest):
+            return manifest.digest  # ECR answers an identical push with "already exists"
         self._check(response, what)
         confirmed = response.headers.get("docker-content-digest") or manifest.digest
         self._verify(confirmed, manifest.digest, what)
         return confirmed
+
+    def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
+        live = self.head_manifest(repository, tag)
+        return live is not None and live.digest == manifest.digest
 
     # -- blobs -----------------------------------------------------------------------------
 

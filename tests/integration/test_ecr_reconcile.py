@@ -1,0 +1,215 @@
+"""The seed workflow against "ECR": moto stands in for the ECR API (tokens, repositories, tag
+mutability) and a real docker-registry with htpasswd auth for the registry API. Its only user
+is `AWS` with the password moto's token decodes to, so a run passes only if the token really
+came from boto3 and was sent as Basic auth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from reconciler.registry.ecr import EcrCredentials, EcrSession
+from reconciler.registry.http import ClientSettings, RegistryClient
+from tests.support.images import get_manifest, push_image
+from tests.support.motoserver import (
+    MOTO_ACCOUNT,
+    MOTO_PASSWORD,
+    MOTO_TOKEN_EXPIRY,
+    MotoServer,
+    aws_env,
+    start_moto,
+)
+from tests.support.registry import RegistryProcess, start_registry
+
+from .cli import Reconcile, Run
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("docker_config")]
+
+REGION = "ap-northeast-1"
+HOST = f"{MOTO_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+AWS_AUTH = ("AWS", MOTO_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ecr_api(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """A fresh moto ECR with AWS_ENDPOINT_URL_ECR pointing at it; returns a boto3 client."""
+    moto_server.reset()
+    aws_env(monkeypatch, moto_server.url, tmp=tmp_path, region=REGION)
+    return boto3.client("ecr", region_name=REGION)
+
+
+@pytest.fixture
+def ecr_registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+    """The registry API of the fake ECR: htpasswd with the single user AWS."""
+    process = start_registry(tmp_path, auth="htpasswd", users=dict([AWS_AUTH]))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def seeded(ecr_registry: RegistryProcess) -> dict[str, str]:
+    """The AWS guide's images: my-image:10.10 linux/amd64 and my-image:10.20 linux/arm64."""
+    return {
+        tag: push_image(ecr_registry.url, "my-image", tag, platform=p, auth=AWS_AUTH).digest
+        for tag, p in (("10.10", "linux/amd64"), ("10.20", "linux/arm64/v8"))
+    }
+
+
+def reconcile(
+    tmp_path: Path, registry: RegistryProcess, capsys: pytest.CaptureFixture[str],
+    *args: str, **settings: Any,
+) -> Run:  # fmt: skip
+    config = {
+        "registries": {HOST: {"endpoint": registry.url, "insecure": True, **settings}},
+        "repositories": {f"{HOST}/my-image": {"aliases": {"10": ["10.10", "10.20"]}}},
+    }
+    path = tmp_path / "manifests.yaml"
+    path.write_text(json.dumps(config))
+    return Reconcile(capsys, path)(*args)
+
+
+def test_seed_workflow_dry_run_apply_noop(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image")
+    ecr_registry.clear_log()
+    plan = reconcile(tmp_path, ecr_registry, capsys, "--dry-run", "--output", "json")
+    assert plan.code == 0, plan.out
+    assert plan.json["aliases"][0]["action"] == "create"
+    assert ecr_registry.writes() == []
+    applied = reconcile(tmp_path, ecr_registry, capsys)
+    assert applied.code == 0, applied.out
+    assert [w.path for w in ecr_registry.writes()] == ["/v2/my-image/manifests/10"]
+    raw, _, _ = get_manifest(ecr_registry.url, "my-image", "10", auth=AWS_AUTH)
+    assert [m["digest"] for m in json.loads(raw)["manifests"]] == list(seeded.values())
+    ecr_registry.clear_log()
+    again = reconcile(tmp_path, ecr_registry, capsys)
+    assert again.out == "Everything up to date (1 alias).\n"
+    assert ecr_registry.writes() == []
+
+
+def test_missing_repository_is_an_error_naming_it(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    ecr_registry.clear_log()
+    run = reconcile(tmp_path, ecr_registry, capsys)
+    assert run.code == 1
+    assert "ECR repository 'my-image' does not exist" in run.out
+    assert "create_repository: true" in run.out
+    assert ecr_registry.writes() == []
+
+
+def test_create_repository_creates_it_then_the_alias(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    plan = reconcile(tmp_path, ecr_registry, capsys, "--dry-run", "--output", "json",
+                     create_repository=True)  # fmt: skip
+    changes = plan.json["aliases"][0]["changes"]
+    assert changes[0] == {"kind": "add", "field": "repository", "subject": "my-image",
+                          "old": None, "new": "my-image", "source": None}  # fmt: skip
+    assert ecr_api.describe_repositories()["repositories"] == []  # dry-run wrote nothing
+
+    run = reconcile(tmp_path, ecr_registry, capsys, create_repository=True)
+    assert run.code == 0, run.out
+    [repo] = ecr_api.describe_repositories()["repositories"]
+    assert repo["repositoryName"] == "my-image"
+    assert get_manifest(ecr_registry.url, "my-image", "10", auth=AWS_AUTH)
+
+
+def test_immutable_repository_allows_create_but_update_is_a_conflict(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image", imageTagMutability="IMMUTABLE")
+    assert reconcile(tmp_path, ecr_registry, capsys).code == 0  # a new tag is fine
+    push_image(ecr_registry.url, "my-image", "10.20", platform="linux/arm64", seed="v2",
+               auth=AWS_AUTH)  # fmt: skip
+    ecr_registry.clear_log()
+    run = reconcile(tmp_path, ecr_registry, capsys, "--output", "json")
+    assert run.code == 1
+    [alias] = run.json["aliases"]
+    assert alias["action"] == "conflict"
+    assert "immutable" in alias["message"] and "exclusion filter" in alias["message"]
+    assert ecr_registry.writes() == []
+
+
+def test_exclusion_filter_makes_the_alias_tag_mutable(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    ecr_api.create_repository(
+        repositoryName="my-image",
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "1*"}],
+    )
+    assert reconcile(tmp_path, ecr_registry, capsys).code == 0
+    new = push_image(ecr_registry.url, "my-image", "10.20", platform="linux/arm64", seed="v2",
+                     auth=AWS_AUTH)  # fmt: skip
+    run = reconcile(tmp_path, ecr_registry, capsys)
+    assert run.code == 0, run.out
+    assert "updated" in run.out
+    raw, _, _ = get_manifest(ecr_registry.url, "my-image", "10", auth=AWS_AUTH)
+    assert json.loads(raw)["manifests"][1]["digest"] == new.digest
+
+
+def test_auth_ecr_forces_ecr_auth_on_another_host(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image")
+    config = {
+        "registries": {"ecr-proxy.internal": {"endpoint": ecr_registry.url, "insecure": True,
+                                              "auth": "ecr", "region": REGION}},
+        "repositories": {"ecr-proxy.internal/my-image": {"aliases": {"10": ["10.10", "10.20"]}}},
+    }  # fmt: skip
+    path = tmp_path / "proxy.yaml"
+    path.write_text(json.dumps(config))
+    run = Reconcile(capsys, path)()
+    assert run.code == 0, run.out
+
+
+def test_no_aws_credentials_is_one_clear_error(
+    tmp_path: Path, moto_server: MotoServer, ecr_registry: RegistryProcess,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    aws_env(monkeypatch, moto_server.url, tmp=tmp_path, region=REGION, credentials=False)
+    run = reconcile(tmp_path, ecr_registry, capsys)
+    assert run.code == 1
+    assert "no AWS credentials" in run.out
+    assert "Traceback" not in run.err
+    assert ecr_registry.writes() == []
+
+
+def test_token_is_reused_then_refreshed_after_expiry(
+    ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str]
+) -> None:
+    clock = [MOTO_TOKEN_EXPIRY - 12 * 3600]  # moto's tokens always expire at this instant
+    session = EcrSession(REGION, clock=lambda: clock[0])
+    fetches: list[str] = []
+    session.client.meta.events.register(
+        "before-call.ecr.GetAuthorizationToken", lambda **_: fetches.append("token")
+    )
+    settings = ClientSettings(HOST, endpoint=ecr_registry.url, insecure=True)
+    client = RegistryClient(settings, EcrCredentials(session))
+    for tag in ("10.10", "10.20", "10.10"):
+        assert client.head_manifest("my-image", tag) is not None
+    assert fetches == ["token"]  # one token for every request
+    clock[0] = MOTO_TOKEN_EXPIRY - 60  # inside the refresh margin before expiry
+    assert client.head_manifest("my-image", "10.20") is not None
+    assert fetches == ["token", "token"]
+    client.close()
