@@ -109,44 +109,44 @@ def repository_state(client: RegistryClient, target: AliasTarget) -> RepositoryS
 
 
 def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
-    descriptor = client.head_manifest(repository, tag)
-    if descriptor is None:
+    manifest = client.manifest_at(repository, tag)
+    if manifest is None:
         return LiveTag("absent")
-    if descriptor.media_type in IMAGE_TYPES:
+    descriptor = manifest.descriptor()
+    if manifest.media_type in IMAGE_TYPES:
         return LiveTag("image", descriptor)
-    if descriptor.media_type not in INDEX_TYPES:
+    if manifest.media_type not in INDEX_TYPES:
         return LiveTag("other", descriptor)
-    index = client.get_manifest(repository, descriptor.digest)
-    doc = _json(index, client.host)
-    return LiveTag("index", descriptor, _entries(doc, index, client.host), _annotations(doc))
+    doc = _json(manifest, client.host)
+    return LiveTag("index", descriptor, _entries(doc, manifest, client.host), _annotations(doc))
 
 
 def resolve_source(client: RegistryClient, repository: str, source: Source) -> ResolvedSource:
-    descriptor = client.head_manifest(repository, source.ref)
-    if descriptor is None:
+    manifest = client.manifest_at(repository, source.ref)
+    if manifest is None:
         raise NotFoundError(
             client.host, f"source {source.label!r} not found in {client.host}/{repository}"
         )
-    if descriptor.media_type in INDEX_TYPES:
-        return _resolve_index_source(client, repository, source, descriptor)
-    if descriptor.media_type not in IMAGE_TYPES:
+    descriptor = manifest.descriptor()
+    if manifest.media_type in INDEX_TYPES:
+        return _resolve_index_source(client, source, manifest)
+    if manifest.media_type not in IMAGE_TYPES:
         raise AliasError(
-            f"source {source.label!r} has unsupported media type {descriptor.media_type}"
+            f"source {source.label!r} has unsupported media type {manifest.media_type!r}"
         )
-    platform = source.platform_override or _image_platform(client, repository, source, descriptor)
+    platform = source.platform_override or _image_platform(client, repository, source, manifest)
     entry = Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform)
     return ResolvedSource(source, descriptor, (entry,))
 
 
 def _resolve_index_source(
-    client: RegistryClient, repository: str, source: Source, descriptor: Descriptor
+    client: RegistryClient, source: Source, index: Manifest
 ) -> ResolvedSource:
     if source.platform:
         raise AliasError(
             f"source {source.label!r} is a multi-platform index; `platform:` only applies to"
             " single-platform images"
         )
-    index = client.get_manifest(repository, descriptor.digest)
     entries = _entries(_json(index, client.host), index, client.host)
     nested = [e.digest for e in entries if e.is_index]
     if nested:
@@ -154,21 +154,19 @@ def _resolve_index_source(
     missing = [e.digest for e in entries if e.platform is None]
     if missing:
         raise AliasError(f"source {source.label!r} has an entry without a platform: {missing[0]}")
-    return ResolvedSource(source, descriptor, entries)
+    return ResolvedSource(source, index.descriptor(), entries)
 
 
 def _image_platform(
-    client: RegistryClient, repository: str, source: Source, descriptor: Descriptor
+    client: RegistryClient, repository: str, source: Source, manifest: Manifest
 ) -> Platform:
     """A single image's platform lives in its config blob."""
-    manifest = client.get_manifest(repository, descriptor.digest)
     config_ref = _json(manifest, client.host).get("config")
     if not isinstance(config_ref, dict) or not isinstance(config_ref.get("digest"), str):
         raise ProtocolError(client.host, f"source {source.label!r}: manifest has no config")
     blob = client.get_blob(repository, config_ref["digest"])
     try:
-        config = json.loads(blob)
-        platform = Platform.from_json(config)
+        platform = Platform.from_json(json.loads(blob))
     except (ValueError, AttributeError):
         raise ProtocolError(
             client.host, f"source {source.label!r}: unreadable image config"

@@ -42,6 +42,14 @@ def pytest_runtest_makereport(
     return (yield)
 
 
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own cache directory: nothing reads or fills the real ~/.cache."""
+    path = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(path))
+    return path / "reconciler"
+
+
 @pytest.fixture
 def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
     """An anonymous registry, fresh for each test (startup takes ~0.1 s)."""

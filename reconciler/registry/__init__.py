@@ -6,6 +6,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .ecr import EcrCredentials, EcrRepositories, EcrSession, parse_ecr_host
 from .http import ClientSettings, RegistryClient
@@ -13,7 +14,14 @@ from .http import ClientSettings, RegistryClient
 if TYPE_CHECKING:  # config imports registry.ecr for host parsing; avoid the import cycle
     from ..config import Config, RegistrySettings
 
-__all__ = ["ClientSettings", "Credentials", "DockerCredentialStore", "Registries", "RegistryClient"]
+__all__ = [
+    "Cache",
+    "ClientSettings",
+    "Credentials",
+    "DockerCredentialStore",
+    "Registries",
+    "RegistryClient",
+]
 
 
 class Registries:
@@ -25,8 +33,10 @@ class Registries:
         credentials: DockerCredentialStore | None = None,
         *,
         max_connections: int = 16,
+        cache: Cache | None = None,
     ) -> None:
         self._config = config
+        self.cache = cache if cache is not None else Cache(default_cache_dir())
         self._credentials = credentials or DockerCredentialStore()
         self._max_connections = max_connections
         self._clients: dict[str, RegistryClient] = {}
@@ -52,8 +62,9 @@ class Registries:
             max_connections=registry.concurrency or self._max_connections,
         )
         if ecr is None:
-            return RegistryClient(settings, StaticCredentials(self._credentials.lookup(host)))
-        return RegistryClient(settings, EcrCredentials(ecr.session), ecr=ecr)
+            credentials = StaticCredentials(self._credentials.lookup(host))
+            return RegistryClient(settings, credentials, cache=self.cache)
+        return RegistryClient(settings, EcrCredentials(ecr.session), ecr=ecr, cache=self.cache)
 
     def _ecr_for(self, host: str, registry: RegistrySettings) -> EcrRepositories | None:
         """ECR hosts use ECR auth and repository facts unless `auth: docker` opts out;
@@ -73,6 +84,7 @@ class Registries:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+        self.cache.prune()
 
     def __enter__(self) -> Registries:
         return self

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
-from ..types import MANIFEST_ACCEPT, Descriptor, Manifest, digest_of, is_digest
+from ..types import (
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    MANIFEST_ACCEPT,
+    Descriptor,
+    Manifest,
+    digest_of,
+    is_digest,
+)
 from .answer import Answer
 from .auth import RegistryAuth
+from .cache import Cache
 from .credentials import CredentialSource
 from .retry import RetryPolicy
 
@@ -70,8 +79,10 @@ class RegistryClient:
         credentials: CredentialSource,
         *,
         ecr: EcrRepositories | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.host = settings.host
+        self._cache = cache or Cache(None)
         self.ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
         verify: str | bool = settings.ca_file or True
@@ -90,9 +101,8 @@ class RegistryClient:
         self._http = httpx.Client(
             base_url=settings.base_url, auth=auth, verify=verify, timeout=timeout, limits=limits
         )
-        self._blobs: dict[str, bytes] = {}
-        self._manifests: dict[str, Manifest] = {}
-        self._lock = threading.Lock()
+        # Bounds requests in flight to this registry, whatever the number of worker threads.
+        self._in_flight = threading.BoundedSemaphore(settings.max_connections)
 
     def close(self) -> None:
         self._http.close()
@@ -111,28 +121,65 @@ class RegistryClient:
         media_type = response.media_type
         if not is_digest(digest) or not media_type:
             # Some registries omit the digest on HEAD: the body is the only truth then.
-            return self.get_manifest(repository, ref).descriptor()
+            manifest = self._fetch(repository, ref)
+            return manifest.descriptor() if manifest else None
         size = int(response.headers.get("content-length") or 0)
         return Descriptor(media_type, digest, size)
 
-    def get_manifest(self, repository: str, ref: str) -> Manifest:
-        """The manifest at `ref`. By digest it is verified against the bytes and cached."""
-        with self._lock:
-            cached = self._manifests.get(ref)
-        if cached is not None:
-            return cached
+    def manifest_at(self, repository: str, ref: str) -> Manifest | None:
+        """The manifest a tag or digest points at, or None when there is none, in as few
+        requests as the cache allows: when the tag's last digest is cached, a HEAD confirms
+        (or refutes) it and the body comes from the cache; otherwise one GET by tag."""
+        if is_digest(ref):
+            return self._manifest_or_none(repository, ref)
+        hint = self._cache.hint(self.host, repository, ref)
+        if hint is not None and self._cache.has(hint):
+            head = self.head_manifest(repository, ref)
+            if head is None:
+                return None
+            return self._manifest_or_none(repository, head.digest, ref, head.media_type)
+        return self._fetch(repository, ref)
+
+    def get_manifest(self, repository: str, digest: str) -> Manifest:
+        """The manifest with this digest, from the cache or the registry; verified."""
+        manifest = self._manifest_or_none(repository, digest)
+        if manifest is None:
+            raise NotFoundError(self.host, f"{repository}@{digest}: not found")
+        return manifest
+
+    def _manifest_or_none(
+        self, repository: str, digest: str, tag: str = "", media_type: str = ""
+    ) -> Manifest | None:
+        raw = self._cache.get(digest)
+        manifest: Manifest | None = None
+        if raw is not None:
+            manifest = Manifest(raw, _media_type_of(media_type, raw), digest)
+        else:
+            manifest = self._fetch(repository, digest)
+        if manifest is not None and tag:
+            self._cache.set_hint(self.host, repository, tag, manifest.digest)
+        return manifest
+
+    def _fetch(self, repository: str, ref: str) -> Manifest | None:
+        """GET a manifest by tag or digest; the digest is computed from the bytes, checked
+        against what was asked for and what the registry said, then cached."""
         what = f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
         url = f"/v2/{repository}/manifests/{ref}"
         response = self._send(
             "GET", url, cap=MAX_MANIFEST_BYTES, headers={"Accept": MANIFEST_ACCEPT}
         )
+        if response.status == 404:
+            return None
         self._check(response, what)
         raw = response.body
-        manifest = Manifest(raw, response.media_type or _declared_type(raw), digest_of(raw))
-        if is_digest(ref):
-            self._verify(manifest.digest, ref, what)
-            with self._lock:
-                self._manifests[ref] = manifest
+        manifest = Manifest(raw, _media_type_of(response.media_type, raw), digest_of(raw))
+        self._verify(manifest.digest, ref if is_digest(ref) else manifest.digest, what)
+        said = response.headers.get("docker-content-digest")
+        if said:
+            self._verify(manifest.digest, said, what)
+        self._cache.put(manifest.digest, raw)
+        if not is_digest(ref):
+            self._cache.set_hint(self.host, repository, ref, manifest.digest)
         return manifest
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
@@ -149,6 +196,9 @@ class RegistryClient:
         self._check(response, what)
         confirmed = response.headers.get("docker-content-digest") or manifest.digest
         self._verify(confirmed, manifest.digest, what)
+        # What was just written is what the tag holds: the next run needs only a HEAD.
+        self._cache.put(manifest.digest, manifest.raw)
+        self._cache.set_hint(self.host, repository, tag, manifest.digest)
         return confirmed
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
@@ -160,8 +210,7 @@ class RegistryClient:
     def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_BLOB_BYTES) -> bytes:
         """A blob by digest, verified and cached. Redirects (to object storage) are followed
         by hand, without the registry's Authorization header."""
-        with self._lock:
-            cached = self._blobs.get(digest)
+        cached = self._cache.get(digest)
         if cached is not None:
             return cached
         what = f"{repository}@{digest}"
@@ -171,8 +220,7 @@ class RegistryClient:
         self._check(response, what)
         data = response.body
         self._verify(digest_of(data), digest, what)
-        with self._lock:
-            self._blobs[digest] = data
+        self._cache.put(digest, data)
         return data
 
     def _follow_unauthenticated(self, response: Answer, what: str, cap: int) -> Answer:
@@ -214,6 +262,13 @@ class RegistryClient:
     ) -> Answer:
         """The one boundary where httpx exceptions become TransportError."""
         request = client.build_request(method, url, content=content, headers=headers)
+        with self._in_flight:
+            return self._exchange_bounded(client, request, cap, follow_redirects)
+
+    def _exchange_bounded(
+        self, client: httpx.Client, request: httpx.Request, cap: int, follow_redirects: bool
+    ) -> Answer:
+        method = request.method
         try:
             response = client.send(request, stream=True, follow_redirects=follow_redirects)
             try:
@@ -265,6 +320,14 @@ def _describe_transport_error(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return f"connection broken ({type(exc).__name__})"
     return type(exc).__name__
+
+
+def _media_type_of(content_type: str, raw: bytes) -> str:
+    """The Content-Type when it names a manifest type, else the body's own `mediaType`
+    (registries that answer `application/json`, and bodies read from the cache)."""
+    if content_type in INDEX_TYPES or content_type in IMAGE_TYPES:
+        return content_type
+    return _declared_type(raw) or content_type
 
 
 def _declared_type(raw: bytes) -> str:
