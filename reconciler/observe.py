@@ -75,8 +75,25 @@ def observe(
     targets: Sequence[AliasTarget], client_for: ClientFor, *, concurrency: int = 16
 ) -> list[ObservedAlias]:
     """Observe every alias, `concurrency` at a time; results keep the order of `targets`."""
+    prefetch(targets, client_for)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(lambda target: observe_alias(target, client_for), targets))
+
+
+def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
+    """On ECR, read every tag a repository's aliases mention in bulk (100 per BatchGetImage)
+    instead of one registry request per tag. Anything not found this way is read per tag."""
+    wanted: dict[tuple[str, str], list[str]] = {}
+    for target in targets:
+        refs = wanted.setdefault((target.repository.registry, target.repository.name), [])
+        refs.extend([target.tag, *(source.ref for source in target.sources)])
+    for (registry, repository), refs in wanted.items():
+        try:
+            client = client_for(registry)
+        except ReconcileError:
+            continue  # reported per alias by observe_alias
+        if client.ecr is not None:
+            client.prime(repository, client.ecr.batch_get(repository, refs))
 
 
 def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:

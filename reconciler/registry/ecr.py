@@ -15,11 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -39,17 +40,36 @@ from botocore.exceptions import (
 )
 
 from ..errors import ReconcileError
+from ..types import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Manifest,
+    digest_of,
+    is_digest,
+)
 from .credentials import Credentials
 
 if TYPE_CHECKING:
     from mypy_boto3_ecr.client import ECRClient
     from mypy_boto3_ecr.type_defs import (
+        BatchGetImageRequestTypeDef,
         CreateRepositoryRequestTypeDef,
         DescribeRepositoriesRequestTypeDef,
+        ImageIdentifierTypeDef,
+        ImageTypeDef,
         RepositoryTypeDef,
     )
 
+log = logging.getLogger("reconciler.ecr")
+
+BATCH_GET_LIMIT = 100  # image ids per BatchGetImage call
+# Ask for every type so that ECR returns each manifest as pushed, never a conversion.
+_ACCEPTED_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+
 __all__ = [
+    "BATCH_GET_LIMIT",
     "ECR_HOST",
     "EcrCredentials",
     "EcrError",
@@ -453,3 +473,45 @@ class EcrRepositories:
 
     def create(self, name: str) -> RepositoryFacts:
         return self.session.create_repository(name, registry_id=self.registry_id)
+
+    def batch_get(self, name: str, refs: Sequence[str]) -> dict[str, Manifest]:
+        """Manifests for many tags or digests of one repository, 100 per BatchGetImage call
+        instead of one registry request each. Only verified answers are returned; a ref that
+        is missing, or a call that fails, is left to the per-ref path (the caller falls back),
+        since this is an optimisation and never the only way to read a tag."""
+        found: dict[str, Manifest] = {}
+        unique = list(dict.fromkeys(refs))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            chunk = unique[start : start + BATCH_GET_LIMIT]
+            found.update(self._batch(name, chunk))
+        return found
+
+    def _batch(self, name: str, refs: list[str]) -> dict[str, Manifest]:
+        ids: list[ImageIdentifierTypeDef] = [
+            {"imageDigest": ref} if is_digest(ref) else {"imageTag": ref} for ref in refs
+        ]
+        request: BatchGetImageRequestTypeDef = {
+            "repositoryName": name,
+            "imageIds": ids,
+            "acceptedMediaTypes": list(_ACCEPTED_TYPES),
+        }
+        if self.registry_id:
+            request["registryId"] = self.registry_id
+        try:
+            answer = self.session.client.batch_get_image(**request)
+        except (BotoCoreError, ClientError) as exc:
+            log.info("ECR BatchGetImage %s failed, reading tags one by one: %s", name, exc)
+            return {}
+        return dict(_verified_images(answer.get("images", [])))
+
+
+def _verified_images(images: Sequence[ImageTypeDef]) -> Iterator[tuple[str, Manifest]]:
+    """(ref, manifest) for each image whose bytes hash to the digest ECR states."""
+    for image in images:
+        raw = image.get("imageManifest", "").encode()
+        ident = image.get("imageId", {})
+        digest = ident.get("imageDigest", "")
+        if not raw or digest_of(raw) != digest:
+            continue
+        manifest = Manifest(raw, image.get("imageManifestMediaType", ""), digest)
+        yield ident.get("imageTag") or digest, manifest

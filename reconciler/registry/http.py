@@ -103,6 +103,8 @@ class RegistryClient:
         )
         # Bounds requests in flight to this registry, whatever the number of worker threads.
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
+        # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
+        self._primed: dict[tuple[str, str], Manifest] = {}
 
     def close(self) -> None:
         self._http.close()
@@ -130,6 +132,9 @@ class RegistryClient:
         """The manifest a tag or digest points at, or None when there is none, in as few
         requests as the cache allows: when the tag's last digest is cached, a HEAD confirms
         (or refutes) it and the body comes from the cache; otherwise one GET by tag."""
+        primed = self._primed.get((repository, ref))
+        if primed is not None:
+            return primed
         if is_digest(ref):
             return self._manifest_or_none(repository, ref)
         hint = self._cache.hint(self.host, repository, ref)
@@ -139,6 +144,13 @@ class RegistryClient:
                 return None
             return self._manifest_or_none(repository, head.digest, ref, head.media_type)
         return self._fetch(repository, ref)
+
+    def prime(self, repository: str, manifests: dict[str, Manifest]) -> None:
+        """Remember manifests read in bulk for this run; `manifest_at` then needs no request
+        for them. Called before the aliases are observed, never concurrently with them."""
+        for ref, manifest in manifests.items():
+            self._primed[(repository, ref)] = manifest
+            self._cache.put(manifest.digest, manifest.raw)
 
     def get_manifest(self, repository: str, digest: str) -> Manifest:
         """The manifest with this digest, from the cache or the registry; verified."""

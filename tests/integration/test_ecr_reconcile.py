@@ -6,6 +6,7 @@ came from boto3 and was sent as Basic auth."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,65 @@ def test_token_is_reused_then_refreshed_after_expiry(
     assert client.head_manifest("my-image", "10.20") is not None
     assert fetches == ["token", "token"]
     client.close()
+
+
+def mirror_into_ecr(ecr_api: Any, registry: RegistryProcess, tags: list[str]) -> None:
+    """Real ECR has one store behind both APIs; here the images live in docker-registry, so
+    copy their manifests, byte for byte and with their real digests, into moto."""
+    for tag in tags:
+        raw, media_type, digest = get_manifest(registry.url, "my-image", tag, auth=AWS_AUTH)
+        ecr_api.put_image(
+            repositoryName="my-image", imageManifest=raw.decode(), imageTag=tag,
+            imageManifestMediaType=media_type, imageDigest=digest,
+        )  # fmt: skip
+
+
+def count_ecr_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count ECR API operations made by the sessions the CLI creates."""
+    calls: Counter[str] = Counter()
+    create = EcrSession._create_client
+
+    def counting(self: EcrSession) -> Any:
+        client = create(self)
+        client.meta.events.register(
+            "before-call.ecr.*", lambda model, **_: calls.update([model.name])
+        )
+        return client
+
+    monkeypatch.setattr(EcrSession, "_create_client", counting)
+    return calls
+
+
+def test_bulk_reads_replace_per_tag_requests(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image")
+    aliases = {}
+    for n in range(10):
+        for tag, platform in ((f"{n}.1", "linux/amd64"), (f"{n}.2", "linux/arm64")):
+            push_image(ecr_registry.url, "my-image", tag, platform=platform, seed=str(n),
+                       auth=AWS_AUTH)  # fmt: skip
+        aliases[str(n)] = [f"{n}.1", f"{n}.2"]
+    config = tmp_path / "m.yaml"
+    config.write_text(json.dumps({
+        "registries": {HOST: {"endpoint": ecr_registry.url, "insecure": True}},
+        "repositories": {f"{HOST}/my-image": {"aliases": aliases}},
+    }))  # fmt: skip
+    run = Reconcile(capsys, config)
+
+    # Per-tag path (nothing in the ECR API's view yet): one registry request per tag at least.
+    ecr_registry.clear_log()
+    assert run().code == 0
+    per_tag_requests = len(ecr_registry.requests())
+    assert per_tag_requests >= 30
+
+    # Bulk path: the same 30 tags come from one BatchGetImage; the registry sees nothing.
+    mirror_into_ecr(ecr_api, ecr_registry, [t for pair in aliases.values() for t in pair])
+    mirror_into_ecr(ecr_api, ecr_registry, list(aliases))
+    calls = count_ecr_calls(monkeypatch)
+    ecr_registry.clear_log()
+    steady = run()
+    assert steady.out == "Everything up to date (10 aliases).\n"
+    assert ecr_registry.requests() == []
+    assert calls == Counter({"BatchGetImage": 1, "DescribeRepositories": 1})
