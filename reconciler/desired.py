@@ -92,6 +92,8 @@ def _check_unique_digests(entries: list[DesiredEntry]) -> None:
     seen: dict[str, str] = {}
     for entry in entries:
         digest = entry.descriptor.digest
+        if digest in seen and seen[digest] == entry.source:
+            raise AliasError(f"source {entry.source!r} lists the image {digest} twice")
         if digest in seen:
             raise AliasError(f"sources {seen[digest]!r} and {entry.source!r} are the same image")
         seen[digest] = entry.source

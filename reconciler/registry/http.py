@@ -80,7 +80,9 @@ class RegistryClient:
         *,
         ecr: EcrRepositories | None = None,
         cache: Cache | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the network, for unit tests of one behaviour."""
         self.host = settings.host
         self._cache = cache or Cache(None)
         self.ecr = ecr  # repository facts, on ECR registries only
@@ -91,7 +93,7 @@ class RegistryClient:
             max_keepalive_connections=settings.max_connections,
         )
         timeout = httpx.Timeout(settings.timeout_s)
-        self._tokens = httpx.Client(verify=verify, timeout=timeout)
+        self._tokens = httpx.Client(verify=verify, timeout=timeout, transport=transport)
         auth = RegistryAuth(
             settings.host,
             credentials,
@@ -99,7 +101,12 @@ class RegistryClient:
             allow_plain_http=settings.insecure,
         )
         self._http = httpx.Client(
-            base_url=settings.base_url, auth=auth, verify=verify, timeout=timeout, limits=limits
+            base_url=settings.base_url,
+            auth=auth,
+            verify=verify,
+            timeout=timeout,
+            limits=limits,
+            transport=transport,
         )
         # Bounds requests in flight to this registry, whatever the number of worker threads.
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
