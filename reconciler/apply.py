@@ -4,16 +4,17 @@ the registry confirms against the bytes sent. One alias failing never stops the 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .errors import ReconcileError
+from .errors import GuardError, Interrupted, ReconcileError
 from .plan import Action, AliasPlan, Plan
 from .registry import RegistryClient
 
-__all__ = ["Outcome", "Report", "apply", "dry_run"]
+__all__ = ["Outcome", "Report", "apply", "check_max_changes", "dry_run"]
 
 log = logging.getLogger("reconciler.apply")
 ClientFor = Callable[[str], RegistryClient]
@@ -59,16 +60,38 @@ def dry_run(plan: Plan) -> Report:
     return Report(tuple(Outcome(p) for p in plan.aliases), dry_run=True)
 
 
-def apply(plan: Plan, client_for: ClientFor, *, concurrency: int = 16) -> Report:
-    """Write every create/update in `plan`, `concurrency` at a time; results keep plan order."""
+def check_max_changes(plan: Plan, limit: int | None) -> None:
+    """`--max-changes`: refuse a plan that would rewrite more aliases than expected (a config
+    mistake can otherwise retarget hundreds of tags other systems pull)."""
+    changes = sum(1 for alias in plan.aliases if alias.writes)
+    if limit is not None and changes > limit:
+        raise GuardError(
+            f"the plan creates or updates {changes} aliases, more than --max-changes {limit};"
+            " nothing was written (review with --dry-run, then raise the limit)"
+        )
+
+
+def apply(
+    plan: Plan,
+    client_for: ClientFor,
+    *,
+    concurrency: int = 16,
+    stop: threading.Event | None = None,
+) -> Report:
+    """Write every create/update in `plan`, `concurrency` at a time; results keep plan order.
+    Once `stop` is set (SIGINT, SIGTERM, --timeout), no new write starts; writes in flight
+    finish, and the aliases not written are reported as such."""
+    stop = stop or threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for), plan.aliases))
+        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for, stop), plan.aliases))
     return Report(outcomes, dry_run=False)
 
 
-def apply_alias(alias: AliasPlan, client_for: ClientFor) -> Outcome:
+def apply_alias(alias: AliasPlan, client_for: ClientFor, stop: threading.Event) -> Outcome:
     if not alias.writes:
         return Outcome(alias)
+    if stop.is_set():
+        return Outcome(alias, error=Interrupted(f"{alias.target.name}: stopped before writing"))
     assert alias.desired is not None
     target = alias.target
     try:

@@ -9,7 +9,9 @@ ReconcileError
 │   ├── NotFoundError      the repository, manifest or blob does not exist
 │   ├── TransportError     connection, TLS or timeout: nothing usable came back
 │   └── ProtocolError      an answer that breaks the spec: bad digest, bad JSON, too large
-└── AliasError             the alias cannot be built from what its sources hold
+├── AliasError             the alias cannot be built from what its sources hold
+├── GuardError             a safety limit refused the run (--max-changes, --lock-file)
+└── Interrupted            stopped (SIGINT, SIGTERM, --timeout) before this work started
 ```
 
 Messages never contain credentials: nothing in this module ever receives one.
@@ -22,6 +24,8 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "CredentialsError",
+    "GuardError",
+    "Interrupted",
     "NotFoundError",
     "ProtocolError",
     "ReconcileError",
@@ -75,3 +79,11 @@ class ProtocolError(RegistryError):
 
 class AliasError(ReconcileError):
     """An alias cannot be built, for example two sources share a platform."""
+
+
+class GuardError(ReconcileError):
+    """A safety limit refused the whole run before any write."""
+
+
+class Interrupted(ReconcileError):
+    """The run was stopped before this alias's work started; nothing was written for it."""

@@ -8,13 +8,14 @@ are captured per alias so that one broken alias never hides the others.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import AliasTarget, Source
-from .errors import AliasError, NotFoundError, ProtocolError, ReconcileError
+from .errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
 from .registry import RegistryClient
 from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 
@@ -72,12 +73,26 @@ class ObservedAlias:
 
 
 def observe(
-    targets: Sequence[AliasTarget], client_for: ClientFor, *, concurrency: int = 16
+    targets: Sequence[AliasTarget],
+    client_for: ClientFor,
+    *,
+    concurrency: int = 16,
+    stop: threading.Event | None = None,
 ) -> list[ObservedAlias]:
-    """Observe every alias, `concurrency` at a time; results keep the order of `targets`."""
+    """Observe every alias, `concurrency` at a time; results keep the order of `targets`.
+    Aliases not yet started when `stop` is set are reported as interrupted."""
+    stop = stop or threading.Event()
     prefetch(targets, client_for)
+
+    def one(target: AliasTarget) -> ObservedAlias:
+        if stop.is_set():
+            return ObservedAlias(
+                target, error=Interrupted(f"{target.name}: stopped before reading")
+            )
+        return observe_alias(target, client_for)
+
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        return list(pool.map(lambda target: observe_alias(target, client_for), targets))
+        return list(pool.map(one, targets))
 
 
 def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
