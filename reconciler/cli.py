@@ -1,28 +1,46 @@
-"""The `reconcile` command: parse arguments, wire the stages, map outcomes to exit codes.
+"""The `reconcile` command line: parse arguments, set up logs and terminal, call a command.
 
-No domain logic lives here; each stage is a function in its own module.
+`reconcile [-f FILE] [--dry-run] ...` is the main command (plan and apply); `reconcile COMMAND`
+runs one of the commands around it (validate, inspect, resolve, schema). No domain logic lives
+here: each command is a function in `reconciler.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
-from . import __version__, config
-from .apply import Report, apply, dry_run
+from . import __version__, logs, platforms
+from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .commands.inspect import inspect
+from .commands.remote import DEFAULT_CONFIG
+from .commands.resolve import resolve_command
+from .commands.run import RunOptions, exit_code, run
+from .commands.schema import print_schema
+from .commands.validate import validate
 from .errors import ReconcileError
-from .observe import observe
-from .plan import make_plan
-from .registry import Registries
-from .render import render_json, render_text
+from .progress import Progress
+from .selection import Pattern, SelectionError, Shard
+from .terminal import wants_color
+from .types import Platform
 
-__all__ = ["EXIT_CHANGES", "EXIT_FAILED", "EXIT_OK", "main"]
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "build_parser",
+    "exit_code",
+    "main",
+    "parse_args",
+]
 
-EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
-
+_USAGE = """\
+reconcile [-f FILE] [--dry-run] [--output text|json|markdown] [options]
+       reconcile {validate,inspect,resolve,schema} ..."""
 _DESCRIPTION = """\
 Make the alias tags declared in manifests.yaml match the registry: for each alias, build the
 multi-platform index of its sources, compare it by meaning with what the tag holds, and write
@@ -31,28 +49,92 @@ only the aliases that drifted.
 _EPILOG = """\
 exit codes:
   0  success: nothing to do, or every change applied
-  1  an error or conflict: bad config, authentication, registry failure, a failed alias
+  1  an error or conflict: bad config or arguments, authentication, registry failure, a failed
+     alias
   2  with --dry-run --detailed-exitcode: the plan has changes and nothing failed
+
+run `reconcile COMMAND --help` for a command's options.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 (not argparse's 2, which means "changes" under --detailed-exitcode)."""
+
+    # Options of the main command (dest -> flag); given together with a COMMAND, an error.
+    main_only: dict[str, str] = {}  # noqa: RUF012 (set per instance by build_parser)
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> _Parser:
+    parser = _Parser(
         prog="reconcile",
+        usage=_USAGE,
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add = parser.add_argument
-    add(
+    _add_file(parser, None)
+    parser.main_only = _add_run_options(parser)
+    _add_common(parser, top=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    _add_validate(commands)
+    _add_inspect(commands)
+    _add_resolve(commands)
+    _add_schema(commands)
+    return parser
+
+
+def _add_file(parser: argparse.ArgumentParser, default: Any, help_text: str = "") -> None:
+    parser.add_argument(
         "-f",
         "--file",
         type=Path,
-        default=Path("manifests.yaml"),
-        help="the config file (default: ./manifests.yaml)",
+        default=default,
+        metavar="FILE",
+        help=help_text or f"the config file (default: ./{DEFAULT_CONFIG})",
     )
+
+
+def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options every command takes, before or after its name (`SUPPRESS` keeps the value given
+    before the command when it is not repeated after)."""
+    add = parser.add_argument
+    add(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0 if top else argparse.SUPPRESS,
+        help="-v: list unchanged aliases, log progress; -vv: log every registry request"
+        if top
+        else "-v: log progress; -vv: log every registry request",
+    )
+    add(
+        "--log-format",
+        choices=("text", "json"),
+        default="text" if top else argparse.SUPPRESS,
+        help="logs on stderr as text, or one JSON object per line for schedulers",
+    )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """The main command's options; returns them as dest -> flag."""
+    main_only: dict[str, str] = {}
+
+    def add(*flags: str, **kwargs: Any) -> None:
+        action = parser.add_argument(*flags, **kwargs)
+        main_only[action.dest] = flags[-1]
+
     add("--dry-run", action="store_true", help="show the plan; write nothing")
-    add("--output", choices=("text", "json"), default="text", help="report format (default: text)")
+    add(
+        "--output",
+        choices=("text", "json", "markdown"),
+        default="text",
+        help="report format: text, json (schema: `reconcile schema report`) or markdown",
+    )
     add(
         "--force",
         action="store_true",
@@ -71,14 +153,117 @@ def build_parser() -> argparse.ArgumentParser:
         help="aliases and requests in flight per registry (default: 16)",
     )
     add(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="-v: show unchanged aliases and progress; -vv: every registry request",
+        "--only",
+        action="append",
+        type=_pattern,
+        default=[],
+        metavar="PATTERN",
+        help="only aliases whose REPOSITORY or REPOSITORY:ALIAS matches this glob (repeatable)",
     )
-    add("--version", action="version", version=f"%(prog)s {__version__}")
-    return parser
+    add(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="only repositories in shard I of N (I from 0), by a stable hash of the repository",
+    )
+    add(
+        "--metrics-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write Prometheus metrics of this run to PATH (node_exporter textfile collector)",
+    )
+    add(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep content read by digest here between runs (default: ~/.cache/reconciler)",
+    )
+    add("--no-cache", action="store_true", help="keep content in memory for this run only")
+    add(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the text plan: auto (a terminal and NO_COLOR unset), always, never",
+    )
+    return main_only
+
+
+def _add_validate(commands: Any) -> None:
+    parser = commands.add_parser(
+        "validate",
+        prog="reconcile validate",
+        help="check config files offline (no network), for pre-commit and CI",
+        description="Check config files as a run would, without any network access.",
+    )
+    _add_file(parser, argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="more files to check")
+    _add_common(parser, top=False)
+
+
+def _add_reference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reference", metavar="REF", help="[registry/]repository[:tag][@digest]")
+    _add_file(
+        parser,
+        argparse.SUPPRESS,
+        f"registry settings from this config (default: ./{DEFAULT_CONFIG} if present)",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="talk plain HTTP to the reference's registry (a local registry)",
+    )
+    _add_common(parser, top=False)
+
+
+def _add_inspect(commands: Any) -> None:
+    parser = commands.add_parser(
+        "inspect",
+        prog="reconcile inspect",
+        help="show the manifest at a reference, as `docker manifest inspect` does",
+        description="Show the manifest at REF as `docker manifest inspect` lays it out.",
+    )
+    _add_reference_options(parser)
+    parser.add_argument("--raw", action="store_true", help="the exact bytes the registry holds")
+
+
+def _add_resolve(commands: Any) -> None:
+    parser = commands.add_parser(
+        "resolve",
+        prog="reconcile resolve",
+        help="which child a machine of a platform pulls (containerd's rules)",
+        description="Which image a machine of PLATFORM pulls from REF, by containerd's"
+        " matching rules (arm64 machines fall back to arm/v8, v7, ...; amd64 to 386). Exit 1"
+        " when nothing matches.",
+    )
+    _add_reference_options(parser)
+    parser.add_argument(
+        "--platform",
+        required=True,
+        type=_platform,
+        metavar="OS/ARCH[/VARIANT]",
+        help="the machine's platform, e.g. linux/arm64 or linux/arm/v7",
+    )
+    parser.add_argument(
+        "--output",
+        dest="format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), or JSON for scripts",
+    )
+
+
+def _add_schema(commands: Any) -> None:
+    parser = commands.add_parser(
+        "schema",
+        prog="reconcile schema",
+        help="print the JSON Schema of manifests.yaml (or of the JSON report)",
+        description="Print a JSON Schema: of manifests.yaml (default), or of --output json.",
+    )
+    parser.add_argument("name", nargs="?", choices=("config", "report"), default="config")
+    _add_common(parser, top=False)
 
 
 def _positive(text: str) -> int:
@@ -88,51 +273,95 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose)
+def _pattern(text: str) -> Pattern:
     try:
-        report = run(args)
+        return Pattern.parse(text)
+    except SelectionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except SelectionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _platform(text: str) -> Platform:
+    try:
+        return platforms.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; exits (status 1) on a usage error, like every argparse parser."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is not None:
+        for dest, flag in parser.main_only.items():
+            if getattr(args, dest) != parser.get_default(dest):
+                parser.error(f"{flag} belongs to the main command, not to `{args.command}`")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+    except SystemExit as stop:  # --help, --version and usage errors
+        return stop.code if isinstance(stop.code, int) else EXIT_FAILED
+    logs.configure(args.verbose, args.log_format)
+    try:
+        return _dispatch(args)
     except ReconcileError as exc:
         print(f"reconcile: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("reconcile: interrupted", file=sys.stderr)
-        return 130
-    if args.output == "json":
-        sys.stdout.write(render_json(report))
-    else:
-        sys.stdout.write(render_text(report, verbose=args.verbose > 0))
-    return exit_code(report, detailed=args.detailed_exitcode)
+        return EXIT_INTERRUPTED
 
 
-def run(args: argparse.Namespace) -> Report:
-    """load -> observe -> plan -> (apply | show). Config errors raise before any request."""
-    cfg = config.load(args.file)
-    with Registries(cfg, max_connections=args.concurrency) as registries:
-        observed = observe(cfg.targets(), registries.client, concurrency=args.concurrency)
-        plan = make_plan(observed, force=args.force)
-        if args.dry_run:
-            return dry_run(plan)
-        return apply(plan, registries.client, concurrency=args.concurrency)
+def _dispatch(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    if args.command == "validate":
+        paths = ([args.file] if args.file else []) + list(args.files)
+        return validate(paths or [DEFAULT_CONFIG], stdout=out, stderr=sys.stderr)
+    if args.command == "inspect":
+        return inspect(
+            args.reference, file=args.file, insecure=args.insecure, raw=args.raw, stdout=out
+        )
+    if args.command == "resolve":
+        return resolve_command(
+            args.reference,
+            args.platform,
+            file=args.file,
+            insecure=args.insecure,
+            output=args.format,
+            stdout=out,
+        )
+    if args.command == "schema":
+        return print_schema(args.name, stdout=out)
+    quiet = args.verbose > 0 or args.log_format == "json"
+    progress = Progress.for_terminal(sys.stderr, quiet=quiet)
+    return run(_run_options(args), stdout=out, stderr=sys.stderr, progress=progress)
 
 
-def exit_code(report: Report, *, detailed: bool) -> int:
-    if report.has_failures:
-        return EXIT_FAILED
-    if detailed and report.dry_run and report.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
-
-
-def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("reconcile: %(message)s"))
-    root = logging.getLogger("reconciler")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        file=args.file or DEFAULT_CONFIG,
+        dry_run=args.dry_run,
+        output=args.output,
+        force=args.force,
+        detailed_exitcode=args.detailed_exitcode,
+        concurrency=args.concurrency,
+        list_unchanged=args.verbose > 0,
+        color=wants_color(args.color, sys.stdout, os.environ),
+        only=tuple(args.only),
+        shard=args.shard,
+        metrics_file=args.metrics_file,
+        cache_dir=args.cache_dir,
+        no_cache=args.no_cache,
+    )
 
 
 if __name__ == "__main__":

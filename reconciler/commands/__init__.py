@@ -1,0 +1,17 @@
+"""The commands of `reconcile`, one module each; `cli.py` parses arguments and calls them.
+
+- `run`: the main command, `reconcile [-f FILE] [--dry-run] ...`: plan and apply;
+- `validate`: check config files offline;
+- `inspect`: show the manifest at a reference;
+- `resolve`: which child a machine of a platform pulls;
+- `schema`: JSON Schemas of the config and of the JSON report.
+
+Each returns an exit code; none of them parses arguments or decides colours or terminals.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_CHANGES", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK"]
+
+EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
+EXIT_INTERRUPTED = 130

@@ -1,0 +1,134 @@
+"""Look at one reference: its manifest as `docker manifest inspect` lays it out, and which child a
+machine of a given platform pulls (`reconcile inspect`, `reconcile resolve`).
+
+Reading goes through `RegistryClient` (GET only); everything else here is pure. Matching is
+`platforms.select`, the same containerd rules the reconciler normalises with: an arm64 machine
+takes arm64, then arm/v8, v7, v6, v5; an amd64/v3 machine takes v3, v2, v1, then 386.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import platforms
+from .errors import ProtocolError, ReconcileError
+from .registry import RegistryClient
+from .types import INDEX_TYPES, Descriptor, Manifest, Platform, Reference
+
+__all__ = ["Resolution", "entries_of", "fetch", "image_platform", "layout", "resolve"]
+
+# `docker manifest inspect` prints an index with these keys first, in this order, indented by
+# three spaces; a single image as stored, indented by tabs.
+_INDEX_KEYS = ("schemaVersion", "mediaType", "manifests")
+_ENTRY_KEYS = ("mediaType", "size", "digest", "platform")
+_PLATFORM_KEYS = ("architecture", "os", "os.version", "os.features", "variant", "features")
+
+
+def fetch(client: RegistryClient, reference: Reference) -> Manifest:
+    """The manifest at `reference` (by digest when it has one: then verified against it)."""
+    return client.get_manifest(reference.repository, reference.ref)
+
+
+def is_index(manifest: Manifest) -> bool:
+    return manifest.media_type in INDEX_TYPES or _declared(manifest) in INDEX_TYPES
+
+
+def layout(manifest: Manifest) -> str:
+    """The manifest as `docker manifest inspect` shows it: an index with docker's key order and
+    three-space indent, an image re-indented with tabs. Unlike docker, nothing is dropped: keys
+    docker does not know (annotations, subject, ...) follow in stored order."""
+    doc = _document(manifest)
+    if not is_index(manifest):
+        return json.dumps(doc, indent="\t", ensure_ascii=False) + "\n"
+    doc = _ordered(doc, _INDEX_KEYS)
+    entries = doc.get("manifests")
+    if isinstance(entries, list):
+        doc["manifests"] = [_entry_in_docker_order(e) for e in entries]
+    return json.dumps(doc, indent=3, ensure_ascii=False) + "\n"
+
+
+def _entry_in_docker_order(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return entry
+    entry = _ordered(entry, _ENTRY_KEYS)
+    if isinstance(entry.get("platform"), dict):
+        entry["platform"] = _ordered(entry["platform"], _PLATFORM_KEYS)
+    return entry
+
+
+def _ordered(doc: dict[str, Any], first: Sequence[str]) -> dict[str, Any]:
+    head = {key: doc[key] for key in first if key in doc}
+    return {**head, **{k: v for k, v in doc.items() if k not in head}}
+
+
+def entries_of(manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
+    """The entries of an index, as descriptors with their platforms as written; `host` names
+    the registry in errors."""
+    raw = _document(manifest).get("manifests")
+    if not isinstance(raw, list):
+        raise ProtocolError(host, f"index {manifest.digest} has no `manifests` list")
+    try:
+        return tuple(_descriptor(entry) for entry in raw)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise ProtocolError(host, f"index {manifest.digest} has a malformed entry") from None
+
+
+def _descriptor(entry: dict[str, Any]) -> Descriptor:
+    platform = entry.get("platform")
+    annotations = entry.get("annotations") or {}
+    return Descriptor(
+        media_type=str(entry["mediaType"]),
+        digest=str(entry["digest"]),
+        size=int(entry["size"]),
+        platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
+        annotations={str(k): str(v) for k, v in annotations.items()},
+    )
+
+
+def image_platform(client: RegistryClient, repository: str, manifest: Manifest) -> Platform | None:
+    """A single image's platform, from its config blob; None when the config names none."""
+    config = _document(manifest).get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
+        return None
+    try:
+        doc = json.loads(client.get_blob(repository, config["digest"]))
+        platform = Platform.from_json(doc)
+    except (ValueError, AttributeError):
+        return None
+    return platform if platform.os and platform.architecture else None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a machine of platform `host` pulls from a reference."""
+
+    host: Platform
+    accepts: tuple[Platform, ...]  # what that machine accepts, most preferred first
+    index: bool  # the reference is an index; otherwise `entries` is the image itself
+    entries: tuple[Descriptor, ...]
+    chosen: Descriptor | None
+
+
+def resolve(host: Platform, entries: Sequence[Descriptor], *, index: bool = True) -> Resolution:
+    """containerd's choice among `entries` for `host` (see `platforms.select`)."""
+    host = platforms.normalize(host)
+    accepts = tuple(platforms.candidates(host))
+    return Resolution(host, accepts, index, tuple(entries), platforms.select(host, entries))
+
+
+def _document(manifest: Manifest) -> dict[str, Any]:
+    try:
+        return manifest.json
+    except ValueError:
+        raise ReconcileError(f"manifest {manifest.digest} is not a JSON object") from None
+
+
+def _declared(manifest: Manifest) -> str:
+    try:
+        value = manifest.json.get("mediaType", "")
+    except ValueError:
+        return ""
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,176 @@
+"""JSON Schemas: of `manifests.yaml` (for editor completion and CI checks) and of the
+`--output json` report. Pure.
+
+The config schema is generated from the pydantic models in `config.py`, so a field added there
+appears here with its description, then completed with what pydantic cannot see: the shorthand
+forms (an alias as a bare list of sources, a source as a bare tag or digest), the tag,
+repository and digest grammars, and the highest config version this tool reads. YAML editors
+read `10.10` as a number where this tool reads the tag "10.10", so tags may be numbers here.
+
+The schema checks the structure; `reconcile validate` also checks the rules that span fields
+(an alias listing itself, annotations under `media_type: docker`, ...).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .config import CONFIG_VERSION, Config
+from .render import JSON_SCHEMA_VERSION
+
+__all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# The grammars of `names.py` and `types.py`, as JSON Schema (ECMA-262) patterns.
+TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_HOST = (
+    r"(?:localhost(?::[0-9]+)?"  # localhost, with or without a port
+    r"|[a-zA-Z0-9-]*\.[a-zA-Z0-9.-]*(?::[0-9]+)?"  # anything with a dot
+    r"|[a-zA-Z0-9.-]+:[0-9]+"  # anything with a port
+    r"|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"  # an IPv6 literal
+)
+REPOSITORY_PATTERN = rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+_PLATFORM_PATTERN = r"^[^/\s]+/[^/\s]+(?:/[^/\s]+)?$"
+_TAG_STRING = {"type": "string", "pattern": TAG_PATTERN}
+_SOURCE_STRING = {
+    "type": "string",
+    "pattern": rf"^(?:{TAG_PATTERN[1:-1]}|sha256:[a-f0-9]{{64}})$",
+    "description": "a tag, or a digest (sha256:...), in the alias's repository",
+}
+_NUMBER_TAG = {"type": "number", "description": "an unquoted number, read as the tag it spells"}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of `manifests.yaml`, version `CONFIG_VERSION`."""
+    schema = copy.deepcopy(Config.model_json_schema())
+    defs: dict[str, Any] = schema.setdefault("$defs", {})
+    schema = {
+        "$schema": DRAFT,
+        "title": "manifests.yaml",
+        **{k: v for k, v in schema.items() if k not in ("title", "$defs")},
+        "description": "Multi-platform image aliases kept in sync by `reconcile`.",
+        "$defs": defs,
+    }
+    props = schema["properties"]
+    _set(props, "version", "maximum", CONFIG_VERSION)
+    _set(props, "repositories", "propertyNames", {"pattern": REPOSITORY_PATTERN})
+    _set(defs.get("Repository", {}).get("properties", {}), "aliases", "propertyNames", _TAG_STRING)
+    _patch_source(defs.get("Source"))
+    _patch_registry(defs.get("RegistrySettings"))
+    if "Alias" in defs:
+        defs["Alias"] = _alias_with_shorthand(defs["Alias"])
+    return schema
+
+
+def _set(props: dict[str, Any], name: str, key: str, value: Any) -> None:
+    if name in props:
+        props[name][key] = value
+
+
+def _string_branch(prop: dict[str, Any]) -> dict[str, Any]:
+    """The `{"type": "string"}` part of an optional field (`anyOf: [string, null]`)."""
+    for branch in prop.get("anyOf", []):
+        if branch.get("type") == "string":
+            return dict(branch)
+    return prop
+
+
+def _patch_source(source: dict[str, Any] | None) -> None:
+    if source is None:
+        return
+    props = source["properties"]
+    if "tag" in props:
+        props["tag"]["anyOf"] = [_TAG_STRING, _NUMBER_TAG]
+    if "digest" in props:
+        props["digest"]["anyOf"] = [{"type": "string", "pattern": DIGEST_PATTERN}]
+    if "platform" in props:
+        props["platform"]["anyOf"] = [{"type": "string", "pattern": _PLATFORM_PATTERN}]
+        props["platform"]["examples"] = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    source["oneOf"] = [{"required": ["tag"]}, {"required": ["digest"]}]
+    object_form = {k: v for k, v in source.items() if k != "description"}
+    source.clear()
+    source.update(
+        description="A source: a tag or digest, or {tag|digest, platform} to set its platform.",
+        anyOf=[_SOURCE_STRING, _NUMBER_TAG, object_form],
+    )
+
+
+def _patch_registry(settings: dict[str, Any] | None) -> None:
+    if settings is None or "endpoint" not in settings.get("properties", {}):
+        return
+    endpoint = settings["properties"]["endpoint"]
+    string = _string_branch(endpoint)
+    endpoint["anyOf"] = [{**string, "pattern": "^https?://"}, {"type": "null"}]
+
+
+def _alias_with_shorthand(alias: dict[str, Any]) -> dict[str, Any]:
+    shorthand = {"type": "array", "items": {"$ref": "#/$defs/Source"}, "minItems": 1}
+    return {
+        "description": "The sources of an alias (a list), or its long form with options.",
+        "anyOf": [shorthand, alias],
+    }
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of `reconcile --output json`, `schema_version` JSON_SCHEMA_VERSION.
+
+    Within one version fields may be added, never removed or changed in meaning; a consumer
+    should ignore fields it does not know and check `schema_version`.
+    """
+    digest = {"type": "string", "pattern": DIGEST_PATTERN}
+    nullable_digest = {"anyOf": [digest, {"type": "null"}]}
+    entry = _object(
+        platform={"type": "string"},
+        digest=digest,
+        media_type={"type": "string"},
+        size={"type": "integer", "minimum": 0},
+        source={"type": "string"},
+        attestation_for=nullable_digest,
+    )
+    change = _object(
+        kind={"enum": ["add", "remove", "change"]},
+        field={"type": "string", "examples": ["platform", "attestation", "annotation"]},
+        subject={"type": "string"},
+        old={"type": ["string", "null"]},
+        new={"type": ["string", "null"]},
+        source={"type": ["string", "null"]},
+    )
+    live = _object(
+        kind={"enum": ["absent", "index", "image", "other"]},
+        digest=nullable_digest,
+        media_type={"type": ["string", "null"]},
+    )
+    desired = _object(
+        digest=digest, media_type={"type": "string"}, entries={"type": "array", "items": entry}
+    )
+    actions = ["create", "update", "noop", "conflict", "error"]
+    alias = _object(
+        target={"type": "string"},
+        repository={"type": "string"},
+        alias={"type": "string"},
+        action={"enum": actions},
+        applied={"type": "boolean"},
+        live={"anyOf": [live, {"type": "null"}]},
+        desired={"anyOf": [desired, {"type": "null"}]},
+        changes={"type": "array", "items": change},
+        message={"type": "string"},
+    )
+    summary = _object(**{a: {"type": "integer", "minimum": 0} for a in actions})
+    return {
+        "$schema": DRAFT,
+        "title": "reconcile --output json",
+        **_object(
+            schema_version={"const": JSON_SCHEMA_VERSION},
+            dry_run={"type": "boolean"},
+            aliases={"type": "array", "items": alias},
+            summary=summary,
+        ),
+    }
+
+
+def _object(**properties: Any) -> dict[str, Any]:
+    """An object with exactly these required properties; others may be added later."""
+    return {"type": "object", "properties": properties, "required": list(properties)}

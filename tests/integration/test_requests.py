@@ -1,0 +1,124 @@
+"""Request budgets at a real registry (counted from its access log), and the cache's promises:
+content by digest is reused, tags are always asked, broken cache files are never trusted."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.images import push_image
+from tests.support.registry import RegistryProcess
+
+from .cli import Reconcile, write_config
+
+pytestmark = pytest.mark.usefixtures("docker_config")
+K = 2  # sources per alias in these tests
+
+
+@pytest.fixture
+def reconcile(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
+) -> Reconcile:
+    for tag, platform in (("10.10", "linux/amd64"), ("10.20", "linux/arm64")):
+        push_image(registry.url, repo_name, tag, platform=platform)
+    config = write_config(tmp_path / "m.yaml", registry, repo_name, {"10": ["10.10", "10.20"]})
+    return Reconcile(capsys, config)
+
+
+def methods(registry: RegistryProcess) -> Counter[str]:
+    return Counter(r.method for r in registry.requests())
+
+
+def test_steady_state_with_a_warm_cache_costs_one_head_per_tag(
+    registry: RegistryProcess, reconcile: Reconcile
+) -> None:
+    assert reconcile().code == 0
+    registry.clear_log()
+    assert reconcile().out == "Everything up to date (1 alias).\n"
+    assert methods(registry) == Counter({"HEAD": 1 + K})
+
+
+def test_cold_cache_costs_at_most_one_plus_two_k(
+    registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    assert reconcile().code == 0
+    for path in isolated_cache.rglob("*"):  # a new machine: nothing cached
+        if path.is_file():
+            path.unlink()
+    registry.clear_log()
+    assert reconcile("--dry-run").code == 0
+    requests = registry.requests()
+    assert len(requests) <= 1 + 2 * K
+    assert all(r.method in ("GET", "HEAD") for r in requests)
+
+
+def test_a_moved_tag_is_noticed_even_with_everything_cached(
+    registry: RegistryProcess, repo_name: str, reconcile: Reconcile
+) -> None:
+    assert reconcile().code == 0
+    push_image(registry.url, repo_name, "10.20", platform="linux/arm64", seed="moved")
+    plan = reconcile("--dry-run", "--output", "json").json["aliases"][0]
+    assert plan["action"] == "update"
+    assert [c["subject"] for c in plan["changes"]] == ["linux/arm64"]
+
+
+def test_stale_tag_hints_are_never_trusted(
+    registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    assert reconcile().code == 0
+    hints = sorted((isolated_cache / "tags").rglob("*"))
+    contents = {p.read_text() for p in hints if p.is_file()}
+    for path in (p for p in hints if p.is_file()):  # every tag now "points" at another digest
+        path.write_text(next(iter(contents - {path.read_text()})))
+    assert reconcile().out == "Everything up to date (1 alias).\n"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_corrupt_cache_files_are_ignored_and_rewritten(
+    damage: str, registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    assert reconcile().code == 0
+    files = [p for p in (isolated_cache / "sha256").rglob("*") if p.is_file()]
+    originals = {p: p.read_bytes() for p in files}
+    for path, data in originals.items():
+        broken = {"truncate": data[: len(data) // 2], "garbage": b"{not json", "empty": b""}
+        path.write_bytes(broken[damage])
+    registry.clear_log()
+    assert reconcile().out == "Everything up to date (1 alias).\n"
+    assert registry.writes() == []
+    assert {p: p.read_bytes() for p in files} == originals  # fetched again and rewritten
+
+
+def test_no_cache_uses_memory_only(
+    registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    assert reconcile("--no-cache").code == 0
+    assert not isolated_cache.exists()
+
+
+def test_cache_dir_moves_the_cache(
+    tmp_path: Path, registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    assert reconcile("--cache-dir", str(elsewhere)).code == 0
+    assert any(p.is_file() for p in elsewhere.rglob("*"))
+    assert not isolated_cache.exists()
+
+
+def test_concurrency_never_changes_the_plan(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aliases: dict[str, list[str]] = {}
+    for n in range(12):
+        push_image(registry.url, repo_name, f"{n}.1", platform="linux/amd64", seed=str(n))
+        arm = push_image(registry.url, repo_name, f"{n}.2", platform="linux/arm64", seed=str(n))
+        aliases[str(n)] = [f"{n}.1", f"{n}.2"] if n % 3 else [f"{n}.1", arm.digest]
+    aliases["broken"] = ["0.1", "missing"]
+    run = Reconcile(capsys, write_config(tmp_path / "m.yaml", registry, repo_name, aliases))
+    plans = [json.loads(run("--dry-run", "--output", "json", "--concurrency", n).out)
+             for n in ("1", "32")]  # fmt: skip
+    assert plans[0] == plans[1]
+    assert plans[0]["summary"]["create"] == 12

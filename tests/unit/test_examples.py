@@ -1,0 +1,235 @@
+"""Every example is real: it parses, it is consistent with itself, and every `reconcile` command
+in it is a valid invocation of this version's CLI (parsed by the CLI's own parser)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.cli import main, parse_args
+from reconciler.config import parse
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+YAML_FILES = sorted([*EXAMPLES.rglob("*.yaml"), *EXAMPLES.rglob("*.yml")])
+REDIRECTIONS = re.compile(r"^(\d?>>?|<|\||&&|\|\||;)")
+
+
+def load_all(path: Path) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def check_command(words: list[str]) -> Any:
+    """`reconcile ARGS...` up to the first redirection, parsed by the CLI; returns the args."""
+    assert Path(words[0]).name == "reconcile", words
+    args: list[str] = []
+    for word in words[1:]:
+        if REDIRECTIONS.match(word):
+            break
+        args.append(word)
+    try:
+        return parse_args(args)
+    except SystemExit as exc:  # pragma: no cover - the message is on stderr
+        pytest.fail(f"not a valid command line: {shlex.join(words)} (exit {exc.code})")
+
+
+def commands_in_script(script: str) -> list[list[str]]:
+    """Shell lines that run reconcile, split into words (after `||`, `;`, `&&` too)."""
+    found = []
+    for line in script.replace("\\\n", " ").splitlines():
+        words = shlex.split(line, comments=True)
+        for i, word in enumerate(words):
+            after = words[i - 1] if i else ";"
+            if Path(word).name == "reconcile" and (
+                REDIRECTIONS.match(after) or re.match(r"^\w+=", after)
+            ):
+                found.append(words[i:])
+    return found
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_yaml_example_parses(path: Path) -> None:
+    assert load_all(path)
+
+
+# -- GitHub Actions -------------------------------------------------------------------------
+
+WORKFLOWS = sorted((EXAMPLES / "github").glob("*.yml"))
+
+
+def triggers(workflow: dict[Any, Any]) -> Any:
+    return workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+
+
+def matrix_values(job: dict[str, Any]) -> list[dict[str, Any]]:
+    matrix = job.get("strategy", {}).get("matrix", {})
+    combos: list[dict[str, Any]] = [{}]
+    for key, values in matrix.items():
+        combos = [{**c, key: v} for c in combos for v in values]
+    return combos
+
+
+def expand(script: str, matrix: dict[str, Any]) -> str:
+    for key, value in matrix.items():
+        script = script.replace("${{ matrix." + key + " }}", str(value))
+    assert "${{" not in script, script
+    return script
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_are_well_formed_and_run_valid_commands(path: Path) -> None:
+    (workflow,) = load_all(path)
+    assert triggers(workflow) and workflow["jobs"]
+    commands = []
+    for job in workflow["jobs"].values():
+        assert job["runs-on"] and job["steps"]
+        for step in job["steps"]:
+            assert ("uses" in step) != ("run" in step), step
+            for matrix in matrix_values(job):
+                commands += commands_in_script(expand(step.get("run", ""), matrix))
+    assert commands
+    for words in commands:
+        check_command(words)
+
+
+def test_the_plan_workflow_comments_the_markdown_plan_on_pull_requests() -> None:
+    (workflow,) = load_all(EXAMPLES / "github" / "reconcile-plan.yml")
+    assert triggers(workflow)["pull_request"]["paths"] == ["manifests.yaml"]
+    assert workflow["permissions"]["pull-requests"] == "write"
+    steps = workflow["jobs"]["plan"]["steps"]
+    plans = [check_command(w) for s in steps for w in commands_in_script(s.get("run", ""))]
+    plan = next(a for a in plans if a.command is None)
+    assert (plan.dry_run, plan.detailed_exitcode, plan.output) == (True, True, "markdown")
+    assert any(a.command == "validate" for a in plans)
+    comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))
+    assert "plan.md" in comment["with"]["script"]
+
+
+def test_the_sync_workflow_runs_on_a_schedule_and_covers_every_shard() -> None:
+    (workflow,) = load_all(EXAMPLES / "github" / "reconcile-sync.yml")
+    assert triggers(workflow)["schedule"][0]["cron"]
+    job = workflow["jobs"]["sync"]
+    (run,) = [s["run"] for s in job["steps"] if "reconcile --shard" in s.get("run", "")]
+    shards = [
+        check_command(commands_in_script(expand(run, m))[0]).shard for m in matrix_values(job)
+    ]
+    assert sorted(s.index for s in shards) == list(range(shards[0].count))
+    assert not any(check_command(commands_in_script(expand(run, m))[0]).dry_run
+                   for m in matrix_values(job))  # fmt: skip
+
+
+# -- Kubernetes -------------------------------------------------------------------------------
+
+
+def test_the_cronjob_mounts_its_configmap_and_runs_valid_shards() -> None:
+    docs = {doc["kind"]: doc for doc in load_all(EXAMPLES / "kubernetes" / "reconcile.yaml")}
+    assert set(docs) == {"ConfigMap", "CronJob"}
+    config_map, cron_job = docs["ConfigMap"], docs["CronJob"]
+    assert config_map["apiVersion"] == "v1" and cron_job["apiVersion"] == "batch/v1"
+    assert len(cron_job["spec"]["schedule"].split()) == 5
+    job = cron_job["spec"]["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    env = {e["name"]: e for e in container["env"]}
+
+    args = [expand_env(a, {"SHARD": "0"}) for a in container["args"]]
+    parsed = check_command(["reconcile", *args])
+    config_volume = next(n for n, v in volumes.items() if "configMap" in v)
+    assert volumes[config_volume]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert parsed.file.parent == Path(mounts[config_volume])
+    parse(config_map["data"][parsed.file.name])  # the file in the ConfigMap is valid
+
+    # One pod per shard: the completion index is the shard, N is the number of completions.
+    assert job["completionMode"] == "Indexed"
+    assert parsed.shard.count == job["completions"]
+    for index in range(job["completions"]):
+        each = [expand_env(a, {"SHARD": str(index)}) for a in container["args"]]
+        shard = check_command(["reconcile", *each])
+        assert shard.shard.index == index
+    field = env["SHARD"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert field == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    credentials = next(n for n, v in volumes.items() if "secret" in v)
+    assert env["DOCKER_CONFIG"]["value"] == mounts[credentials]
+
+
+def expand_env(arg: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion in args."""
+    return re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg)
+
+
+def test_the_dockerfile_builds_from_files_that_exist() -> None:
+    text = (EXAMPLES / "kubernetes" / "Dockerfile").read_text()
+    for line in text.splitlines():
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                assert (ROOT / source).exists(), source
+    assert 'ENTRYPOINT ["reconcile"]' in text
+
+
+# -- cron and pre-commit ------------------------------------------------------------------------
+
+
+def test_the_crontab_lines_run_valid_commands() -> None:
+    entries = [
+        line
+        for line in (EXAMPLES / "crontab").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and not re.match(r"^\w+=", line)
+    ]
+    assert entries
+    for line in entries:
+        fields = line.split(None, 5)
+        assert all(re.fullmatch(r"[\d*/,-]+", f) for f in fields[:5]), line
+        args = check_command(shlex.split(fields[5]))
+        assert args.metrics_file and args.log_format == "json"
+
+
+def test_the_pre_commit_hook_exists_and_validates_offline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hooks = {hook["id"]: hook for hook in load_all(ROOT / ".pre-commit-hooks.yaml")[0]}
+    (config,) = load_all(EXAMPLES / "pre-commit-config.yaml")
+    used = [hook["id"] for repo in config["repos"] for hook in repo["hooks"]]
+    assert used and set(used) <= set(hooks)
+    for hook_id in used:
+        hook = hooks[hook_id]
+        assert hook["language"] == "python"  # pre-commit pip-installs this repository
+        pattern = re.compile(hook["files"])
+        for name in ("manifests.yaml", "deploy/manifests.yml"):
+            assert pattern.search(name), name
+        assert not pattern.search("other.yaml") and not pattern.search("manifests.yaml.bak")
+        # pre-commit appends the matching file names to the entry:
+        words = [*shlex.split(hook["entry"]), str(ROOT / "manifests.yaml")]
+        assert check_command(words).command == "validate"
+        assert main(words[1:]) == 0
+        assert capsys.readouterr().out.endswith("valid (1 repository, 1 alias)\n")
+
+
+def test_the_package_provides_the_reconcile_command() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'reconcile = "reconciler.cli:main"' in text
+
+
+# -- README -----------------------------------------------------------------------------------
+
+
+def test_readme_commands_are_valid() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", readme, flags=re.S)
+    commands = [words for block in blocks for words in commands_in_script(block)]
+    assert len(commands) >= 5
+    for words in commands:
+        check_command(words)
+
+
+def test_readme_mentions_every_example() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for path in EXAMPLES.rglob("*"):
+        if path.is_file() and path.name != "README.md":
+            assert str(path.relative_to(ROOT)) in readme, path
