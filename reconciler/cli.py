@@ -183,6 +183,34 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     )
     add("--no-cache", action="store_true", help="keep content in memory for this run only")
     add(
+        "--max-changes",
+        type=_non_negative,
+        default=None,
+        metavar="N",
+        help="refuse to apply a plan that creates or updates more than N aliases",
+    )
+    add(
+        "--lock-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="hold an exclusive lock on PATH for the run; a second run exits (or waits)",
+    )
+    add(
+        "--lock-wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --lock-file: wait up to SECONDS for the lock before giving up (default: 0)",
+    )
+    add(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="after SECONDS start no new reads or writes; report what was not done, exit 1",
+    )
+    add(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -280,6 +308,13 @@ def _pattern(text: str) -> Pattern:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def _shard(text: str) -> Shard:
     try:
         return Shard.parse(text)
@@ -361,6 +396,10 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         metrics_file=args.metrics_file,
         cache_dir=args.cache_dir,
         no_cache=args.no_cache,
+        max_changes=args.max_changes,
+        lock_file=args.lock_file,
+        lock_wait=args.lock_wait,
+        timeout=args.timeout,
     )
 
 

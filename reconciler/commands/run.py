@@ -7,14 +7,19 @@ Output goes to stdout in the chosen format; logs, progress and errors go to stde
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
 from .. import config
-from ..apply import Report, apply, dry_run
+from ..apply import Report, apply, check_max_changes, dry_run
 from ..errors import ReconcileError
+from ..lock import run_lock
 from ..markdown import render_markdown
 from ..metrics import RunMetrics, render_metrics, write_metrics
 from ..observe import observe
@@ -47,16 +52,24 @@ class RunOptions:
     metrics_file: Path | None = None
     cache_dir: Path | None = None  # None: the default directory
     no_cache: bool = False  # memory only, nothing on disk
+    max_changes: int | None = None
+    lock_file: Path | None = None
+    lock_wait: float = 0.0
+    timeout: float | None = None  # seconds for the whole run, then no new work starts
 
 
 def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progress) -> int:
     """The whole command; returns the exit code."""
     clock = time.monotonic()
+    stop = threading.Event()
     try:
-        report: Report | None = reconcile(options, progress)
+        with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
+            report: Report | None = reconcile(options, progress, stop)
     except ReconcileError as exc:
         print(f"reconcile: error: {exc}", file=stderr)
         report = None
+    if stop.is_set():
+        print("reconcile: stopped early; aliases not read or written are listed", file=stderr)
     if report is not None:
         stdout.write(render(report, options))
         stdout.flush()
@@ -68,21 +81,74 @@ def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progre
     return exit_code(report, detailed=options.detailed_exitcode)
 
 
-def reconcile(options: RunOptions, progress: Progress) -> Report:
-    """Config errors and selection errors raise before any request."""
+def reconcile(
+    options: RunOptions, progress: Progress, stop: threading.Event | None = None
+) -> Report:
+    """Config errors and selection errors raise before any request; `--max-changes` raises
+    before any write. Once `stop` is set, no new read or write starts."""
     cfg = config.load(options.file)
     every = cfg.targets()
     targets = select(every, options.only, options.shard)
     _log_selection(options, len(targets), len(every))
     with Registries(cfg, max_connections=options.concurrency, cache=_cache(options)) as registries:
         with progress.stage(f"reading {_aliases(len(targets))}"):
-            observed = observe(targets, registries.client, concurrency=options.concurrency)
+            observed = observe(
+                targets, registries.client, concurrency=options.concurrency, stop=stop
+            )
         plan = make_plan(observed, force=options.force)
         if options.dry_run:
             return dry_run(plan)
+        check_max_changes(plan, options.max_changes)
         writes = sum(1 for alias in plan.aliases if alias.writes)
         with progress.stage(f"writing {_aliases(writes)}"):
-            return apply(plan, registries.client, concurrency=options.concurrency)
+            return apply(plan, registries.client, concurrency=options.concurrency, stop=stop)
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`: no new write starts, writes in flight finish, and the
+    report says what was and was not done. A second signal is handled the default way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame: object) -> None:
+        log.warning(
+            "%s: finishing writes in flight, starting no new ones", signal.Signals(signum).name
+        )
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def stop_after(seconds: float | None, stop: threading.Event) -> Iterator[None]:
+    """`--timeout`: after `seconds`, behave as if interrupted."""
+    if seconds is None:
+        yield
+        return
+    timer = threading.Timer(seconds, stop.set)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _locked(options: RunOptions) -> AbstractContextManager[None]:
+    if options.lock_file is None:
+        return nullcontext()
+    return run_lock(options.lock_file, wait_s=options.lock_wait)
 
 
 def _cache(options: RunOptions) -> Cache:
