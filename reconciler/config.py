@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from . import platforms, yamlsource
 from .errors import ConfigError
-from .names import RepositoryName, check_tag, parse_repository
+from .names import ImageReference, RepositoryName, check_tag, parse_reference, parse_repository
 from .registry.ecr import parse_ecr_host
 from .types import Platform, is_digest
 
@@ -25,6 +25,7 @@ __all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse
 CONFIG_VERSION = 1
 MediaTypeChoice = Literal["auto", "oci", "docker"]
 AttestationPolicy = Literal["keep", "drop"]
+TrackScheme = Literal["glob", "semver"]
 
 
 def _check_repository(text: str) -> str:
@@ -75,11 +76,20 @@ class RegistrySettings(_Model):
     )
 
 
+def _check_reference(text: str) -> str:
+    parse_reference(text)
+    return text
+
+
 class Source(_Model):
-    """One source of an alias: a tag or digest in the alias's repository."""
+    """One source of an alias: a tag or digest in the alias's repository, or a full reference
+    to another repository or registry (its images are copied into the alias's repository)."""
 
     tag: TagText | None = None
     digest: str | None = None
+    ref: Annotated[str, AfterValidator(_check_reference)] | None = Field(
+        None, description="[registry/]repository[:tag][@digest] in another repository"
+    )
     platform: Annotated[str, AfterValidator(_check_platform)] | None = Field(
         None, description="override the platform read from the image config"
     )
@@ -88,26 +98,30 @@ class Source(_Model):
     @classmethod
     def _from_text(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if "/" in value or "@" in value:  # tags have neither: a full reference
+                return {"ref": value}
             return {"digest": value} if value.startswith("sha256:") else {"tag": value}
         return value
 
     @model_validator(mode="after")
     def _one_reference(self) -> Source:
-        if (self.tag is None) == (self.digest is None):
-            raise ValueError("a source needs exactly one of tag or digest")
+        given = [f for f in (self.tag, self.digest, self.ref) if f is not None]
+        if len(given) != 1:
+            raise ValueError("a source needs exactly one of tag, digest or ref")
         if self.digest is not None and not is_digest(self.digest):
             raise ValueError(f"invalid digest {self.digest!r}: expected sha256:<64 hex digits>")
         return self
 
-    @property
-    def ref(self) -> str:
-        """The tag or digest, as it goes into a manifest URL."""
-        return self.tag or self.digest or ""
+    def locate(self, home: RepositoryName) -> ImageReference:
+        """Where this source lives: `home` (the alias's repository) unless `ref` says else."""
+        if self.ref is not None:
+            return parse_reference(self.ref)
+        return ImageReference(home, self.tag or "", self.digest or "")
 
     @property
     def label(self) -> str:
-        """How plans and errors name this source: the tag, or a short digest."""
-        return self.tag or (self.digest or "")[:19]
+        """How plans and errors name this source: the tag, a short digest, or the reference."""
+        return self.tag or self.ref or (self.digest or "")[:19]
 
     @property
     def platform_override(self) -> Platform | None:
@@ -115,9 +129,18 @@ class Source(_Model):
 
 
 class Alias(_Model):
-    """The long form of an alias; a bare list is shorthand for `{sources: [...]}`."""
+    """The long form of an alias; a bare list is shorthand for `{sources: [...]}`. An alias
+    either lists its sources or tracks the newest tag matching a pattern, per platform."""
 
-    sources: list[Source] = Field(min_length=1)
+    sources: list[Source] | None = Field(None, min_length=1)
+    track: str | None = Field(
+        None,
+        min_length=1,
+        description="follow, per platform, the newest tag matching this glob (`10.*`) or, with"
+        " scheme semver, this range (`~10`, `^1.2`, `>=1.0 <2`)",
+    )
+    scheme: TrackScheme = Field("glob", description="how `track` matches and orders tags")
+    prereleases: bool = Field(False, description="let `track` pick pre-release versions")
     media_type: MediaTypeChoice | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
     attestations: AttestationPolicy | None = None
@@ -127,9 +150,19 @@ class Alias(_Model):
     def _from_list(cls, value: Any) -> Any:
         return {"sources": value} if isinstance(value, list) else value
 
+    @model_validator(mode="after")
+    def _sources_or_track(self) -> Alias:
+        if (self.sources is None) == (self.track is None):
+            raise ValueError("an alias needs either `sources` or `track`")
+        return self
+
 
 class Repository(_Model):
     aliases: dict[TagText, Alias]
+    prune: bool = Field(
+        False,
+        description="delete alias tags this tool created that are no longer in the file",
+    )
 
 
 class Defaults(_Model):
@@ -157,6 +190,15 @@ class Config(_Model):
 
 
 @dataclass(frozen=True)
+class Track:
+    """A floating alias: per platform, the newest tag matching `pattern`."""
+
+    pattern: str
+    scheme: TrackScheme = "glob"
+    prereleases: bool = False
+
+
+@dataclass(frozen=True)
 class AliasTarget:
     """One alias with the defaults applied: everything the later stages need to know."""
 
@@ -167,6 +209,7 @@ class AliasTarget:
     media_type: MediaTypeChoice
     annotations: tuple[tuple[str, str], ...]
     attestations: AttestationPolicy
+    track: Track | None = None
 
     @property
     def name(self) -> str:
@@ -175,11 +218,13 @@ class AliasTarget:
 
     @classmethod
     def build(cls, key: str, tag: str, alias: Alias, defaults: Defaults) -> AliasTarget:
+        track = Track(alias.track, alias.scheme, alias.prereleases) if alias.track else None
         return cls(
             key=key,
             repository=parse_repository(key),
             tag=tag,
-            sources=tuple(alias.sources),
+            sources=tuple(alias.sources or ()),
+            track=track,
             media_type=alias.media_type or defaults.media_type,
             annotations=tuple(sorted(alias.annotations.items())),
             attestations=alias.attestations or defaults.attestations,
@@ -238,7 +283,7 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
     for key, repository in config.repositories.items():
         for tag, alias in repository.aliases.items():
             path: tuple[str | int, ...] = ("repositories", key, "aliases", tag)
-            for i, source in enumerate(alias.sources):
+            for i, source in enumerate(alias.sources or ()):
                 if source.tag == tag:
                     yield (*path, i), f"alias {tag!r} lists itself as a source"
             media = alias.media_type or config.defaults.media_type

@@ -5,7 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DOCKER_HUB", "RepositoryName", "check_tag", "parse_repository"]
+__all__ = [
+    "DOCKER_HUB",
+    "ImageReference",
+    "RepositoryName",
+    "check_tag",
+    "parse_reference",
+    "parse_repository",
+]
 
 DOCKER_HUB = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -55,3 +62,39 @@ def parse_repository(text: str) -> RepositoryName:
             " '.', '_', '__', '-' or '/'"
         )
     return RepositoryName(registry, name)
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """`[registry/]repository[:tag][@digest]`; the digest, when given, is what is used."""
+
+    repository: RepositoryName
+    tag: str = ""
+    digest: str = ""
+
+    @property
+    def ref(self) -> str:
+        return self.digest or self.tag
+
+    def __str__(self) -> str:
+        text = str(self.repository)
+        text += f":{self.tag}" if self.tag else ""
+        return text + (f"@{self.digest}" if self.digest else "")
+
+
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse a full image reference; a reference needs a tag or a digest."""
+    rest, _, digest = text.partition("@")
+    if digest and not _DIGEST.match(digest):
+        raise ValueError(f"invalid digest in {text!r}: expected sha256:<64 hex digits>")
+    name, tag = rest, ""
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:  # a ':' after the last '/' starts the tag (not a registry port)
+        name, tag = rest[:colon], check_tag(rest[colon + 1 :])
+    if not tag and not digest:
+        raise ValueError(f"reference {text!r} needs a tag or a digest")
+    return ImageReference(parse_repository(name), tag, digest)

@@ -16,10 +16,12 @@ from typing import Any, Literal
 
 from .config import AliasTarget, Source
 from .errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
+from .names import RepositoryName
 from .registry import RegistryClient
 from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 
 __all__ = [
+    "Copy",
     "LiveTag",
     "ObservedAlias",
     "RepositoryState",
@@ -47,11 +49,30 @@ class LiveTag:
 
 @dataclass(frozen=True)
 class ResolvedSource:
-    """A source and the index entries it contributes (one for an image, several for an index)."""
+    """A source and the index entries it contributes (one for an image, several for an index).
+    `origin` is the repository the source lives in when it is not the alias's own."""
 
     source: Source
     descriptor: Descriptor
     entries: tuple[Descriptor, ...]
+    origin: RepositoryName | None = None
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A manifest missing from the alias's repository, to copy from `origin` before the index
+    is written (an index may only point at manifests in its own repository)."""
+
+    digest: str
+    media_type: str
+    origin: RepositoryName
+    source: str  # the source label, for the plan
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of its config and layers
+
+    @property
+    def size(self) -> int:
+        """At most this many bytes move (blobs already there are skipped when applying)."""
+        return sum(size for _, size in self.blobs)
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,7 @@ class ObservedAlias:
     sources: tuple[ResolvedSource, ...] = ()
     error: ReconcileError | None = None
     repository: RepositoryState | None = None
+    copies: tuple[Copy, ...] = ()
 
 
 def observe(
@@ -101,7 +123,8 @@ def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
     wanted: dict[tuple[str, str], list[str]] = {}
     for target in targets:
         refs = wanted.setdefault((target.repository.registry, target.repository.name), [])
-        refs.extend([target.tag, *(source.ref for source in target.sources)])
+        home = [source.tag or source.digest or "" for source in target.sources if not source.ref]
+        refs.extend([target.tag, *home])
     for (registry, repository), refs in wanted.items():
         try:
             client = client_for(registry)
@@ -117,10 +140,11 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
         client = client_for(target.repository.registry)
         repository = repository_state(client, target)
         live = read_live(client, target.repository.name, target.tag)
-        sources = tuple(resolve_source(client, target.repository.name, s) for s in target.sources)
+        sources = tuple(resolve_source(client_for, target, s) for s in target.sources)
+        copies = find_copies(client, client_for, target, live, sources)
     except ReconcileError as exc:
         return ObservedAlias(target, error=exc)
-    return ObservedAlias(target, live, sources, repository=repository)
+    return ObservedAlias(target, live, sources, repository=repository, copies=copies)
 
 
 def repository_state(client: RegistryClient, target: AliasTarget) -> RepositoryState | None:
@@ -153,12 +177,24 @@ def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
     return LiveTag("index", descriptor, _entries(doc, manifest, client.host), _annotations(doc))
 
 
-def resolve_source(client: RegistryClient, repository: str, source: Source) -> ResolvedSource:
-    manifest = client.manifest_at(repository, source.ref)
+def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -> ResolvedSource:
+    """What a source points at, wherever it lives; `origin` is set for other repositories."""
+    location = source.locate(target.repository)
+    client = client_for(location.repository.registry)
+    repository = location.repository.name
+    manifest = client.manifest_at(repository, location.ref)
     if manifest is None:
         raise NotFoundError(
             client.host, f"source {source.label!r} not found in {client.host}/{repository}"
         )
+    origin = None if location.repository == target.repository else location.repository
+    resolved = _resolve_manifest(client, repository, source, manifest)
+    return ResolvedSource(source, resolved.descriptor, resolved.entries, origin)
+
+
+def _resolve_manifest(
+    client: RegistryClient, repository: str, source: Source, manifest: Manifest
+) -> ResolvedSource:
     descriptor = manifest.descriptor()
     if manifest.media_type in INDEX_TYPES:
         return _resolve_index_source(client, source, manifest)
@@ -187,6 +223,41 @@ def _resolve_index_source(
     if missing:
         raise AliasError(f"source {source.label!r} has an entry without a platform: {missing[0]}")
     return ResolvedSource(source, index.descriptor(), entries)
+
+
+def find_copies(
+    home: RegistryClient,
+    client_for: ClientFor,
+    target: AliasTarget,
+    live: LiveTag,
+    sources: tuple[ResolvedSource, ...],
+) -> tuple[Copy, ...]:
+    """Manifests of other repositories' sources that the alias's repository lacks. Children of
+    the live index are there already (registries enforce it), so only the others are asked."""
+    present = {entry.digest for entry in live.entries}
+    copies: list[Copy] = []
+    for resolved in sources:
+        if resolved.origin is None:
+            continue
+        for entry in resolved.entries:
+            if entry.digest in present or home.head_manifest(target.repository.name, entry.digest):
+                continue
+            present.add(entry.digest)
+            copies.append(_copy_of(client_for(resolved.origin.registry), resolved, entry))
+    return tuple(copies)
+
+
+def _copy_of(origin: RegistryClient, resolved: ResolvedSource, entry: Descriptor) -> Copy:
+    assert resolved.origin is not None
+    manifest = origin.get_manifest(resolved.origin.name, entry.digest)
+    doc = _json(manifest, origin.host)
+    try:
+        blobs = [doc["config"], *doc.get("layers", [])]
+        refs = tuple((str(b["digest"]), int(b["size"])) for b in blobs)
+    except (KeyError, TypeError, ValueError):
+        raise ProtocolError(origin.host, f"manifest {entry.digest} lists malformed blobs") from None
+    label = resolved.source.label
+    return Copy(entry.digest, manifest.media_type, resolved.origin, label, refs)
 
 
 def _image_platform(

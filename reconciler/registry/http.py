@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,6 +49,7 @@ MAX_MANIFEST_BYTES = 4 << 20  # the common registry limit; larger answers are ho
 MAX_BLOB_BYTES = 8 << 20  # only image configs are downloaded, and they are small
 _MAX_ERROR_BODY = 64 << 10
 _HUB_API = "https://registry-1.docker.io"
+_MAX_REDIRECTS = 3
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,76 @@ class RegistryClient:
         log.debug("redirect %s -> %s (sent without credentials)", what, target.host)
         return self._exchange(self._tokens, "GET", target, cap, follow_redirects=True)
 
+    def head_blob(self, repository: str, digest: str) -> bool:
+        """Whether the repository already holds this blob (nothing is copied twice)."""
+        response = self._send("HEAD", f"/v2/{repository}/blobs/{digest}")
+        if response.status == 404:
+            return False
+        if response.status in (301, 302, 303, 307, 308):
+            return True  # served from storage elsewhere: it exists
+        self._check(response, f"{repository}@{digest}")
+        return True
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> str | None:
+        """Cross-repository mount on this registry. None when mounted; otherwise the upload
+        session the registry opened instead (it refused the mount), to stream the blob into."""
+        url = f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}"
+        response = self._send("POST", url)
+        if response.status == 201:
+            return None
+        return self._upload_location(response, f"{repository}: mount {digest} from {source}")
+
+    def start_upload(self, repository: str) -> str:
+        response = self._send("POST", f"/v2/{repository}/blobs/uploads/")
+        return self._upload_location(response, f"{repository}: start upload")
+
+    def finish_upload(
+        self, repository: str, location: str, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """Stream the whole blob into an upload session with one PUT (monolithic upload); the
+        registry checks the bytes against `digest`. Not retried: a failed session is dropped
+        and the caller starts a new one, since a half-sent stream cannot be replayed."""
+        target = httpx.URL(location)
+        target = target.copy_merge_params({"digest": digest})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        request = self._http.build_request("PUT", target, content=chunks, headers=headers)
+        with self._in_flight:
+            answer = self._exchange_bounded(self._http, request, _MAX_ERROR_BODY, False)
+        self._check(answer, f"{repository}@{digest}: upload")
+
+    def _upload_location(self, response: Answer, what: str) -> str:
+        self._check(response, what)
+        location = response.headers.get("location")
+        if response.status != 202 or not location:
+            raise ProtocolError(self.host, f"{what}: no upload session (HTTP {response.status})")
+        return str(response.url.join(location))
+
+    @contextmanager
+    def open_blob(self, repository: str, digest: str) -> Iterator[tuple[int, Iterator[bytes]]]:
+        """Stream a blob: (size, chunks). Redirects are followed without Authorization."""
+        url: str | httpx.URL = f"/v2/{repository}/blobs/{digest}"
+        client = self._http
+        for _ in range(_MAX_REDIRECTS + 1):
+            request = client.build_request("GET", url)
+            try:
+                response = client.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                reason = _describe_transport_error(exc)
+                raise TransportError(self.host, f"GET {repository}@{digest}: {reason}") from None
+            if response.status_code not in (301, 302, 303, 307, 308):
+                break
+            response.close()
+            url, client = response.url.join(response.headers.get("location", "")), self._tokens
+        try:
+            if response.status_code >= 300:
+                body = response.read()[:_MAX_ERROR_BODY]
+                answer = Answer("GET", response.status_code, response.headers, body, response.url)
+                self._check(answer, f"{repository}@{digest}")
+            size = int(response.headers.get("content-length") or 0)
+            yield size, _guarded(response.iter_bytes(), self.host, f"{repository}@{digest}")
+        finally:
+            response.close()
+
     # -- one place for transport errors, statuses and caps ---------------------------------
 
     def _send(
@@ -318,6 +391,14 @@ class RegistryClient:
     def _verify(self, actual: str, expected: str, what: str) -> None:
         if actual != expected:
             raise ProtocolError(self.host, f"{what}: digest mismatch: got {actual}")
+
+
+def _guarded(chunks: Iterator[bytes], host: str, what: str) -> Iterator[bytes]:
+    """Chunks of a streamed body, with httpx errors translated like every other request's."""
+    try:
+        yield from chunks
+    except httpx.HTTPError as exc:
+        raise TransportError(host, f"{what}: {_describe_transport_error(exc)}") from None
 
 
 def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
