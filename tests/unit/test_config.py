@@ -134,8 +134,8 @@ BAD = [
     pytest.param(
         'repositories:\n  r.io/a:\n    aliases:\n      "1": {media_type: oci}\n',
         4,
-        "repositories.r.io/a.aliases.1.sources",
-        "required field is missing",
+        "repositories.r.io/a.aliases.1",
+        "needs either `sources` or `track`",
         id="no-sources-key",
     ),
     pytest.param(
