@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .copy import copy_manifest
 from .errors import GuardError, Interrupted, ReconcileError
 from .plan import Action, AliasPlan, Plan
 from .registry import RegistryClient
@@ -98,6 +99,8 @@ def apply_alias(alias: AliasPlan, client_for: ClientFor, stop: threading.Event) 
         client = client_for(target.repository.registry)
         if client.ecr and any(c.field == "repository" for c in alias.changes):
             client.ecr.create(target.repository.name)
+        for copy in alias.copies:  # children first, the index last
+            copy_manifest(client_for, target.repository, copy)
         client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
     except ReconcileError as exc:
         log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)

@@ -15,6 +15,7 @@ from .plan import Action, Change
 from .render import (
     SYMBOLS,
     describe_change,
+    human_size,
     in_reading_order,
     index_label,
     short,
@@ -55,7 +56,13 @@ def _row(outcome: Outcome, dry_run: bool) -> str:
     if action in (Action.CONFLICT, Action.ERROR):
         details = escape(outcome.message)
     else:
-        details = "<br>".join(_change(c) for c in in_reading_order(plan.changes))
+        lines = [_change(c) for c in in_reading_order(plan.changes)]
+        lines += [
+            f"`+` copy `{short(c.digest)}` ({human_size(c.size)} at most) from"
+            f" `{escape(str(c.origin))}`"
+            for c in plan.copies
+        ]
+        details = "<br>".join(lines)
     return f"| {symbol} | {name} | {word} | {index} | {details} |"
 
 

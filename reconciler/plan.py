@@ -20,7 +20,7 @@ from . import platforms
 from .config import AliasTarget
 from .desired import DesiredIndex, build_index
 from .errors import ReconcileError
-from .observe import LiveTag, ObservedAlias, RepositoryState
+from .observe import Copy, LiveTag, ObservedAlias, RepositoryState
 from .types import Descriptor
 
 __all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
@@ -54,6 +54,7 @@ class AliasPlan:
     live: LiveTag | None = None
     changes: tuple[Change, ...] = ()
     message: str = ""
+    copies: tuple[Copy, ...] = ()  # manifests to copy into the repository before the index
 
     @property
     def writes(self) -> bool:
@@ -83,7 +84,11 @@ def make_plan(observed: Iterable[ObservedAlias], *, force: bool = False) -> Plan
 
 def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:
     """The action for one alias, with the reasons for it, within what the repository allows."""
-    return _within_repository_rules(_plan(observed, force), observed.repository)
+    plan = _within_repository_rules(_plan(observed, force), observed.repository)
+    if not plan.writes or plan.desired is None:
+        return plan
+    wanted = {entry.descriptor.digest for entry in plan.desired.entries}
+    return replace(plan, copies=tuple(c for c in observed.copies if c.digest in wanted))
 
 
 def _within_repository_rules(plan: AliasPlan, repository: RepositoryState | None) -> AliasPlan:

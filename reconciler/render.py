@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .apply import Outcome, Report
+from .observe import Copy
 from .plan import Action, Change
 from .types import DOCKER_LIST, OCI_INDEX
 
@@ -96,7 +97,25 @@ def _alias_lines(outcome: Outcome, dry_run: bool, color: bool) -> list[str]:
         f"{symbol} {_paint(name, _BOLD, color)} {verb} ({kind}, {short(desired.manifest.digest)})"
     )
     changes = [f"    {_change_line(c, color)}" for c in in_reading_order(outcome.plan.changes)]
-    return [head, *changes]
+    copies = [f"    {_copy_line(c, color)}" for c in outcome.plan.copies]
+    return [head, *changes, *copies]
+
+
+def _copy_line(copy: Copy, color: bool) -> str:
+    """`+ copy sha256:... (1.2 MB at most) from ghcr.io/org/app`: what apply moves first."""
+    symbol = _paint("+", _CHANGE_COLOR["add"], color)
+    return (
+        f"{symbol} copy {short(copy.digest)} ({human_size(copy.size)} at most) from {copy.origin}"
+    )
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
 
 
 _FIELD_ORDER = ("repository", "tag", "platform", "attestation", "annotation", "media_type")
@@ -217,5 +236,15 @@ def _alias_json(outcome: Outcome) -> dict[str, Any]:
             ],
         },
         "changes": [asdict(c) for c in plan.changes],
+        "copies": [
+            {
+                "digest": c.digest,
+                "media_type": c.media_type,
+                "from": str(c.origin),
+                "source": c.source,
+                "bytes": c.size,
+            }
+            for c in plan.copies
+        ],
         "message": outcome.message,
     }

@@ -146,6 +146,13 @@ def report_schema() -> dict[str, Any]:
     desired = _object(
         digest=digest, media_type={"type": "string"}, entries={"type": "array", "items": entry}
     )
+    copy = _object(
+        digest=digest,
+        media_type={"type": "string"},
+        **{"from": {"type": "string"}},
+        source={"type": "string"},
+        bytes={"type": "integer", "minimum": 0},
+    )
     actions = ["create", "update", "noop", "conflict", "error"]
     alias = _object(
         target={"type": "string"},
@@ -156,6 +163,7 @@ def report_schema() -> dict[str, Any]:
         live={"anyOf": [live, {"type": "null"}]},
         desired={"anyOf": [desired, {"type": "null"}]},
         changes={"type": "array", "items": change},
+        copies={"type": "array", "items": copy},
         message={"type": "string"},
     )
     summary = _object(**{a: {"type": "integer", "minimum": 0} for a in actions})

@@ -220,7 +220,8 @@ class RegistryClient:
         self._verify(confirmed, manifest.digest, what)
         # What was just written is what the tag holds: the next run needs only a HEAD.
         self._cache.put(manifest.digest, manifest.raw)
-        self._cache.set_hint(self.host, repository, tag, manifest.digest)
+        if not is_digest(tag):
+            self._cache.set_hint(self.host, repository, tag, manifest.digest)
         return confirmed
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
