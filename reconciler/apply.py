@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .copy import copy_manifest
 from .errors import GuardError, Interrupted, ReconcileError
-from .plan import Action, AliasPlan, Plan
+from .plan import CHANGES, Action, AliasPlan, Plan
+from .prune import delete_alias
 from .registry import RegistryClient
 
 __all__ = ["Outcome", "Report", "apply", "check_max_changes", "dry_run"]
@@ -49,7 +50,7 @@ class Report:
 
     @property
     def has_changes(self) -> bool:
-        return any(o.action in (Action.CREATE, Action.UPDATE) for o in self.outcomes)
+        return any(o.action in CHANGES for o in self.outcomes)
 
     @property
     def has_failures(self) -> bool:
@@ -93,12 +94,17 @@ def apply_alias(alias: AliasPlan, client_for: ClientFor, stop: threading.Event) 
         return Outcome(alias)
     if stop.is_set():
         return Outcome(alias, error=Interrupted(f"{alias.target.name}: stopped before writing"))
-    assert alias.desired is not None
     target = alias.target
     try:
         client = client_for(target.repository.registry)
+        if alias.action is Action.DELETE:
+            assert alias.live is not None
+            delete_alias(client, target, alias.live)
+            log.info("%s: deleted (pruned)", target.name)
+            return Outcome(alias, applied=True)
         if client.ecr and any(c.field == "repository" for c in alias.changes):
             client.ecr.create(target.repository.name)
+        assert alias.desired is not None
         for copy in alias.copies:  # children first, the index last
             copy_manifest(client_for, target.repository, copy)
         client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)

@@ -23,6 +23,7 @@ from .types import Platform, is_digest
 __all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse"]
 
 CONFIG_VERSION = 1
+MANAGED_ANNOTATION = "vnd.reconciler.alias"  # marks indexes of `prune: true` repositories
 MediaTypeChoice = Literal["auto", "oci", "docker"]
 AttestationPolicy = Literal["keep", "drop"]
 TrackScheme = Literal["glob", "semver"]
@@ -183,7 +184,7 @@ class Config(_Model):
 
     def targets(self) -> list[AliasTarget]:
         return [
-            AliasTarget.build(key, tag, alias, self.defaults)
+            AliasTarget.build(key, tag, alias, self.defaults, managed=repository.prune)
             for key, repository in self.repositories.items()
             for tag, alias in repository.aliases.items()
         ]
@@ -217,7 +218,13 @@ class AliasTarget:
         return f"{self.key}:{self.tag}"
 
     @classmethod
-    def build(cls, key: str, tag: str, alias: Alias, defaults: Defaults) -> AliasTarget:
+    def build(
+        cls, key: str, tag: str, alias: Alias, defaults: Defaults, *, managed: bool = False
+    ) -> AliasTarget:
+        """`managed`: the repository prunes, so the index says which alias it is (see prune)."""
+        annotations = dict(alias.annotations)
+        if managed:
+            annotations[MANAGED_ANNOTATION] = tag
         track = Track(alias.track, alias.scheme, alias.prereleases) if alias.track else None
         return cls(
             key=key,
@@ -226,7 +233,7 @@ class AliasTarget:
             sources=tuple(alias.sources or ()),
             track=track,
             media_type=alias.media_type or defaults.media_type,
-            annotations=tuple(sorted(alias.annotations.items())),
+            annotations=tuple(sorted(annotations.items())),
             attestations=alias.attestations or defaults.attestations,
         )
 
@@ -289,6 +296,11 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
             media = alias.media_type or config.defaults.media_type
             if alias.annotations and media == "docker":
                 yield (*path, "annotations"), "annotations need media_type oci (or auto)"
+            if repository.prune and media == "docker":
+                yield (
+                    (*path, "media_type"),
+                    "prune: true marks aliases with an annotation, which needs an OCI index",
+                )
 
 
 def _config_error(name: str, located: yamlsource.Located, exc: ValidationError) -> ConfigError:

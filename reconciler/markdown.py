@@ -25,8 +25,8 @@ from .render import (
 __all__ = ["render_markdown"]
 
 _HEADER = ["| | Alias | Action | Index | Changes |", "|:-:|---|---|---|---|"]
-_PLANNED = {Action.CREATE: "create", Action.UPDATE: "update"}
-_DONE = {Action.CREATE: "created", Action.UPDATE: "updated"}
+_PLANNED = {Action.CREATE: "create", Action.UPDATE: "update", Action.DELETE: "delete"}
+_DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#!~&])")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{12}(?:[0-9a-f]{52})?")
 
@@ -46,7 +46,7 @@ def _row(outcome: Outcome, dry_run: bool) -> str:
     action, plan = outcome.action, outcome.plan
     symbol = f"`{SYMBOLS[action]}`"
     name = f"`{plan.target.name}`"
-    if action in (Action.CREATE, Action.UPDATE):
+    if action in (Action.CREATE, Action.UPDATE, Action.DELETE):
         word = (_PLANNED if dry_run else _DONE)[action]
     else:
         word = "unchanged" if action is Action.NOOP else f"**{action.value}**"

@@ -8,7 +8,6 @@ spelled `arm64/v8`) with the right children is in sync and is left alone.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -21,6 +20,7 @@ from .config import AliasTarget
 from .desired import DesiredIndex, build_index
 from .errors import ReconcileError
 from .observe import Copy, LiveTag, ObservedAlias, RepositoryState
+from .prune import Orphan
 from .types import Descriptor
 
 __all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
@@ -32,6 +32,10 @@ class Action(StrEnum):
     NOOP = "noop"
     CONFLICT = "conflict"
     ERROR = "error"
+    DELETE = "delete"  # prune: an alias this tool wrote that the file no longer declares
+
+
+CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 
 
 @dataclass(frozen=True)
@@ -58,28 +62,39 @@ class AliasPlan:
 
     @property
     def writes(self) -> bool:
-        return self.action in (Action.CREATE, Action.UPDATE)
+        return self.action in CHANGES
 
 
 @dataclass(frozen=True)
 class Plan:
     aliases: tuple[AliasPlan, ...]
 
-    def summary(self) -> dict[str, int]:
-        counts = Counter(a.action for a in self.aliases)
-        return {action.value: counts.get(action, 0) for action in Action}
 
-    @property
-    def has_changes(self) -> bool:
-        return any(a.writes for a in self.aliases)
-
-    @property
-    def has_failures(self) -> bool:
-        return any(a.action in (Action.CONFLICT, Action.ERROR) for a in self.aliases)
+def make_plan(
+    observed: Iterable[ObservedAlias], *, force: bool = False, orphans: Iterable[Orphan] = ()
+) -> Plan:
+    """Every alias's plan, then the deletions of `orphans` (prune)."""
+    aliases = [plan_alias(o, force=force) for o in observed]
+    return Plan((*aliases, *(plan_orphan(orphan) for orphan in orphans)))
 
 
-def make_plan(observed: Iterable[ObservedAlias], *, force: bool = False) -> Plan:
-    return Plan(tuple(plan_alias(o, force=force) for o in observed))
+def plan_orphan(orphan: Orphan) -> AliasPlan:
+    """A tag this tool wrote that the file no longer declares: delete it, unless the registry
+    can only delete by digest and another tag points at the same index."""
+    target = orphan.target
+    if orphan.error is not None:
+        return AliasPlan(target, Action.ERROR, message=f"prune: {orphan.error}")
+    if orphan.blocked_by:
+        others = ", ".join(sorted(orphan.blocked_by))
+        message = f"not pruned: this registry deletes by digest, which would also remove {others}"
+        return AliasPlan(target, Action.CONFLICT, live=orphan.live, message=message)
+    gone = Change(
+        "remove",
+        "tag",
+        target.tag,
+        orphan.live.descriptor.digest if orphan.live.descriptor else None,
+    )
+    return AliasPlan(target, Action.DELETE, live=orphan.live, changes=(gone,))
 
 
 def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:

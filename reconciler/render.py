@@ -39,10 +39,15 @@ SYMBOLS = {
     Action.NOOP: "=",
     Action.CONFLICT: "!",
     Action.ERROR: "!",
+    Action.DELETE: "-",
 }
 CHANGE_SYMBOLS = {"add": "+", "remove": "-", "change": "~"}
-_PLANNED = {Action.CREATE: "will be created", Action.UPDATE: "will be updated"}
-_DONE = {Action.CREATE: "created", Action.UPDATE: "updated"}
+_PLANNED = {
+    Action.CREATE: "will be created",
+    Action.UPDATE: "will be updated",
+    Action.DELETE: "will be deleted",
+}
+_DONE = {Action.CREATE: "created", Action.UPDATE: "updated", Action.DELETE: "deleted"}
 _TYPE_NAMES = {DOCKER_LIST: "Docker manifest list", OCI_INDEX: "OCI image index"}
 
 # ANSI SGR codes; `_paint` is the only place that emits them.
@@ -53,6 +58,7 @@ _ACTION_COLOR = {
     Action.NOOP: _DIM,
     Action.CONFLICT: _RED,
     Action.ERROR: _RED,
+    Action.DELETE: _RED,
 }
 _CHANGE_COLOR = {"add": _GREEN, "remove": _RED, "change": _YELLOW}
 
@@ -89,9 +95,12 @@ def _alias_lines(outcome: Outcome, dry_run: bool, color: bool) -> list[str]:
     if action in (Action.CONFLICT, Action.ERROR):
         word = _paint(action.value, _ACTION_COLOR[action], color)
         return [f"{symbol} {_paint(name, _BOLD, color)} {word}: {outcome.message}"]
+    verb = (_PLANNED if dry_run else _DONE)[action]
+    if action is Action.DELETE:
+        why = "written by reconcile, no longer in the file"
+        return [f"{symbol} {_paint(name, _BOLD, color)} {verb} (pruned: {why})"]
     desired = outcome.plan.desired
     assert desired is not None
-    verb = (_PLANNED if dry_run else _DONE)[action]
     kind = index_label(desired.media_type)
     head = (
         f"{symbol} {_paint(name, _BOLD, color)} {verb} ({kind}, {short(desired.manifest.digest)})"
@@ -185,8 +194,10 @@ def summary_text(report: Report, *, color: bool = False) -> str:
         _paint(f"{counts[a.value]} {a.value}(s)", _RED, color and counts[a.value] > 0)
         for a in (Action.CONFLICT, Action.ERROR)
     ]
+    deleted = "to delete" if report.dry_run else "deleted"
+    pruned = f"{counts['delete']} {deleted}, " if counts["delete"] else ""
     return (
-        f"{label} {counts['create']} {created}, {counts['update']} {updated}, "
+        f"{label} {counts['create']} {created}, {counts['update']} {updated}, {pruned}"
         f"{counts['noop']} unchanged, {failed[0]}, {failed[1]}."
     )
 

@@ -153,7 +153,7 @@ def report_schema() -> dict[str, Any]:
         source={"type": "string"},
         bytes={"type": "integer", "minimum": 0},
     )
-    actions = ["create", "update", "noop", "conflict", "error"]
+    actions = ["create", "update", "noop", "conflict", "error", "delete"]
     alias = _object(
         target={"type": "string"},
         repository={"type": "string"},

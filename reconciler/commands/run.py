@@ -25,6 +25,7 @@ from ..metrics import RunMetrics, render_metrics, write_metrics
 from ..observe import observe
 from ..plan import make_plan
 from ..progress import Progress
+from ..prune import find_orphans
 from ..registry import Cache, Registries
 from ..registry.cache import default_cache_dir
 from ..render import render_json, render_text, summary_text
@@ -95,7 +96,8 @@ def reconcile(
             observed = observe(
                 targets, registries.client, concurrency=options.concurrency, stop=stop
             )
-        plan = make_plan(observed, force=options.force)
+        orphans = find_orphans(cfg, targets, registries.client)
+        plan = make_plan(observed, force=options.force, orphans=orphans)
         if options.dry_run:
             return dry_run(plan)
         check_max_changes(plan, options.max_changes)

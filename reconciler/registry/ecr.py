@@ -54,6 +54,7 @@ from .credentials import Credentials
 if TYPE_CHECKING:
     from mypy_boto3_ecr.client import ECRClient
     from mypy_boto3_ecr.type_defs import (
+        BatchDeleteImageRequestTypeDef,
         BatchGetImageRequestTypeDef,
         CreateRepositoryRequestTypeDef,
         DescribeRepositoriesRequestTypeDef,
@@ -473,6 +474,25 @@ class EcrRepositories:
 
     def create(self, name: str) -> RepositoryFacts:
         return self.session.create_repository(name, registry_id=self.registry_id)
+
+    def delete_tag(self, name: str, tag: str) -> None:
+        """Remove one tag (the image stays while other tags or indexes use it)."""
+        action = self.session._action("BatchDeleteImage", name)
+        request: BatchDeleteImageRequestTypeDef = {
+            "repositoryName": name,
+            "imageIds": [{"imageTag": tag}],
+        }
+        if self.registry_id:
+            request["registryId"] = self.registry_id
+        try:
+            answer = self.session.client.batch_delete_image(**request)
+        except (BotoCoreError, ClientError) as exc:
+            raise self.session._error(exc, action) from None
+        failures = [
+            f for f in answer.get("failures", []) if f.get("failureCode") != "ImageNotFound"
+        ]
+        if failures:
+            raise EcrError(f"{action}: {failures[0].get('failureReason', 'failed')}")
 
     def batch_get(self, name: str, refs: Sequence[str]) -> dict[str, Manifest]:
         """Manifests for many tags or digests of one repository, 100 per BatchGetImage call

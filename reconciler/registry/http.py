@@ -50,6 +50,8 @@ MAX_BLOB_BYTES = 8 << 20  # only image configs are downloaded, and they are smal
 _MAX_ERROR_BODY = 64 << 10
 _HUB_API = "https://registry-1.docker.io"
 _MAX_REDIRECTS = 3
+_TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everything at once
+_MAX_TAG_PAGES = 1000
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,35 @@ class RegistryClient:
         live = self.head_manifest(repository, tag)
         return live is not None and live.digest == manifest.digest
 
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag of a repository, following `Link: <...>; rel="next"` pages (relative or
+        absolute, with opaque `last` tokens as ECR sends them); a missing repository has none."""
+        url: str | None = f"/v2/{repository}/tags/list?n={_TAGS_PAGE}"
+        tags: list[str] = []
+        for _ in range(_MAX_TAG_PAGES):
+            if url is None:
+                return tags
+            response = self._send("GET", url, cap=MAX_MANIFEST_BYTES)
+            if response.status == 404:
+                return tags
+            self._check(response, f"{repository}: tags")
+            tags.extend(_tags_in(response, self.host, repository))
+            url = _next_page(response)
+            if url is not None and httpx.URL(url).netloc != response.url.netloc:
+                # Credentials go with every request here: never to another host.
+                raise ProtocolError(self.host, f"{repository}: tag list links to another host")
+        raise ProtocolError(self.host, f"{repository}: more than {_MAX_TAG_PAGES} pages of tags")
+
+    def delete_manifest(self, repository: str, ref: str) -> bool:
+        """DELETE a tag or digest; False when the registry does not delete that way (the
+        reference registry refuses tags: it deletes by digest, with every tag of it)."""
+        response = self._send("DELETE", f"/v2/{repository}/manifests/{ref}")
+        if response.status in (400, 405):
+            return False
+        if response.status != 404:
+            self._check(response, f"{repository}:{ref}: delete")
+        return True
+
     # -- blobs -----------------------------------------------------------------------------
 
     def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_BLOB_BYTES) -> bytes:
@@ -392,6 +423,25 @@ class RegistryClient:
     def _verify(self, actual: str, expected: str, what: str) -> None:
         if actual != expected:
             raise ProtocolError(self.host, f"{what}: digest mismatch: got {actual}")
+
+
+def _tags_in(response: Answer, host: str, repository: str) -> list[str]:
+    try:
+        tags = json.loads(response.body).get("tags") or []
+    except (ValueError, AttributeError):
+        raise ProtocolError(host, f"{repository}: unreadable tag list") from None
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ProtocolError(host, f"{repository}: unreadable tag list")
+    return tags
+
+
+def _next_page(response: Answer) -> str | None:
+    """The `rel="next"` target of a Link header, resolved against the request URL."""
+    for part in response.headers.get_list("link"):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return str(response.url.join(target.strip().strip("<>")))
+    return None
 
 
 def _guarded(chunks: Iterator[bytes], host: str, what: str) -> Iterator[bytes]:

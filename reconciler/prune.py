@@ -1,0 +1,93 @@
+"""Prune: find alias tags this tool wrote that the file no longer declares. Read-only.
+
+How the tool recognises its own aliases: in a repository with `prune: true`, every index it
+writes carries the annotation `vnd.reconciler.alias: <tag>`. A tag is pruned only when it
+holds an index whose annotation names that very tag, so an index someone re-tagged by hand
+(`latest` pointing at the index of `10`) is never taken for an alias of ours. Annotations need
+an OCI image index, so aliases in such repositories are written as OCI indexes (a Docker
+manifest list cannot carry them; `media_type: docker` with `prune: true` is a config error).
+
+Deleting: ECR deletes the tag alone (BatchDeleteImage by tag). Other registries are asked to
+delete the tag (OCI distribution 1.1); one that only deletes by digest (the reference
+registry) removes every tag of that digest, so such a delete happens only when no other tag
+points at the same index, and is otherwise reported as a conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .config import MANAGED_ANNOTATION, AliasTarget, Config
+from .errors import ReconcileError
+from .names import RepositoryName, parse_repository
+from .observe import LiveTag, read_live
+from .registry import RegistryClient
+
+__all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
+
+ClientFor = Callable[[str], RegistryClient]
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A tag holding an index this tool wrote for an alias the file no longer declares."""
+
+    target: AliasTarget  # the repository and tag, with no sources
+    live: LiveTag
+    blocked_by: tuple[str, ...] = ()  # other tags a delete by digest would also remove
+    error: ReconcileError | None = None  # the repository could not be examined
+
+
+def find_orphans(
+    config: Config, selected: Sequence[AliasTarget], client_for: ClientFor
+) -> list[Orphan]:
+    """Orphans of every `prune: true` repository whose aliases are all selected (a run narrowed
+    by --only to some aliases of a repository does not prune it)."""
+    chosen = {(t.key, t.tag) for t in selected}
+    orphans: list[Orphan] = []
+    for key, repository in config.repositories.items():
+        declared = set(repository.aliases)
+        if not repository.prune or not {(key, tag) for tag in declared} <= chosen:
+            continue
+        name = parse_repository(key)
+        try:
+            orphans.extend(_orphans_of(key, name, declared, client_for))
+        except ReconcileError as exc:  # reported like a failed alias; the rest goes on
+            orphans.append(Orphan(_target(key, name, "*"), LiveTag("absent"), error=exc))
+    return orphans
+
+
+def _target(key: str, repository: RepositoryName, tag: str) -> AliasTarget:
+    return AliasTarget(key, repository, tag, (), "oci", (), "keep")
+
+
+def _orphans_of(
+    key: str, repository: RepositoryName, declared: set[str], client_for: ClientFor
+) -> list[Orphan]:
+    client = client_for(repository.registry)
+    tags = client.list_tags(repository.name)
+    lives = {tag: read_live(client, repository.name, tag) for tag in tags}
+    digests = {tag: live.descriptor.digest for tag, live in lives.items() if live.descriptor}
+    orphans = []
+    for tag, live in sorted(lives.items()):
+        if tag in declared or live.annotations.get(MANAGED_ANNOTATION) != tag:
+            continue
+        sharing = tuple(t for t, d in digests.items() if d == digests.get(tag) and t != tag)
+        blocked = () if client.ecr is not None else sharing
+        orphans.append(Orphan(_target(key, repository, tag), live, blocked))
+    return orphans
+
+
+def delete_alias(client: RegistryClient, target: AliasTarget, live: LiveTag) -> None:
+    """Remove an orphan's tag; `apply` calls this only for planned deletions, which the plan
+    made only when no other tag shares the digest."""
+    repository, tag = target.repository.name, target.tag
+    if client.ecr is not None:
+        client.ecr.delete_tag(repository, tag)
+        return
+    if client.delete_manifest(repository, tag):
+        return
+    digest = live.descriptor.digest if live.descriptor else ""
+    if not digest or not client.delete_manifest(repository, digest):
+        raise ReconcileError(f"{client.host}: cannot delete {repository}:{tag} on this registry")
