@@ -79,7 +79,14 @@ def test_json_plan() -> None:
     text = render_json(report)
     check_golden("plan.json", text)
     doc = json.loads(text)
-    assert doc["summary"] == {"create": 1, "update": 2, "noop": 1, "conflict": 1, "error": 1}
+    assert doc["summary"] == {
+        "create": 1,
+        "update": 2,
+        "noop": 1,
+        "conflict": 1,
+        "error": 1,
+        "delete": 0,
+    }
     first = doc["aliases"][0]
     assert first["target"] == "localhost:5000/my-image:10"
     assert [e["source"] for e in first["desired"]["entries"]] == ["10.10", "10.20"]
