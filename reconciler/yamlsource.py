@@ -19,6 +19,7 @@ __all__ = ["Located", "YamlIssue", "load"]
 
 Path = tuple[str | int, ...]
 _NUMERIC_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_MAX_NODES = 200_000  # far beyond any real config; stops alias bombs
 
 
 @dataclass(frozen=True)
@@ -50,48 +51,81 @@ class Located:
 
 
 def load(text: str) -> Located:
-    """Parse one YAML document; raise `YamlIssue` on syntax errors and duplicate keys."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; raise `YamlIssue` on syntax errors, duplicate keys, characters
+    YAML forbids, self-referencing aliases and documents that expand beyond reason."""
+    try:
+        loader = yaml.SafeLoader(text)  # the reader checks every character here already
+    except yaml.reader.ReaderError as exc:
+        raise _reader_issue(text, exc) from None
     try:
         node = loader.get_single_node()
         located = Located(data=None)
         if node is not None:
-            located.data = _build(loader, node, (), located.lines)
+            located.data = _Builder(loader, located.lines).build(node, ())
         return located
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         raise YamlIssue(f"YAML syntax error: {exc.problem or exc.context}", line, column) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_issue(text, exc) from None
     finally:
         loader.dispose()
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        return _build_mapping(loader, node, path, lines)
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*path, i), lines) for i, item in enumerate(node.value)]
-    if node.tag in _NUMERIC_TAGS:
-        return node.value
-    return loader.construct_object(node, deep=True)
+def _reader_issue(text: str, exc: yaml.reader.ReaderError) -> YamlIssue:
+    """A character YAML does not allow (such as \\x07), located in the text."""
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    return YamlIssue(f"YAML syntax error: character {exc.character!r} is not allowed", line, column)
 
 
-def _build_mapping(
-    loader: yaml.SafeLoader, node: yaml.MappingNode, path: Path, lines: dict[Path, int]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise YamlIssue("mapping keys must be plain values", key_node.start_mark.line + 1)
-        key = key_node.value
-        if key in out:
-            first = lines[(*path, key)]
+class _Builder:
+    """Walks the node tree once. Aliases (`*name`) are followed, but one that refers to its
+    own ancestor would never end, and nested aliases can expand exponentially ("billion
+    laughs"): both stop with an error instead of a RecursionError or exhausted memory."""
+
+    def __init__(self, loader: yaml.SafeLoader, lines: dict[Path, int]) -> None:
+        self.loader, self.lines = loader, lines
+        self.budget = _MAX_NODES
+
+    def build(self, node: yaml.Node, path: Path, ancestors: frozenset[int] = frozenset()) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        self.budget -= 1
+        if self.budget < 0:
             raise YamlIssue(
-                f"duplicate key {key!r} (first defined on line {first})",
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
+                "document too large (YAML aliases expand too far)", path_line(self, path)
             )
-        lines[(*path, key)] = key_node.start_mark.line + 1
-        out[key] = _build(loader, value_node, (*path, key), lines)
-    return out
+        if id(node) in ancestors:
+            raise YamlIssue("a YAML alias refers to itself", node.start_mark.line + 1)
+        inner = ancestors | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, inner)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), inner) for i, item in enumerate(node.value)]
+        if node.tag in _NUMERIC_TAGS:
+            return node.value
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(
+        self, node: yaml.MappingNode, path: Path, ancestors: frozenset[int]
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise YamlIssue("mapping keys must be plain values", key_node.start_mark.line + 1)
+            key = key_node.value
+            if key in out:
+                first = self.lines[(*path, key)]
+                raise YamlIssue(
+                    f"duplicate key {key!r} (first defined on line {first})",
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+            self.lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, (*path, key), ancestors)
+        return out
+
+
+def path_line(builder: _Builder, path: Path) -> int:
+    return builder.lines.get(path, 0)

@@ -130,7 +130,7 @@ def test_metrics_file_after_each_kind_of_run(
     assert first["reconcile_last_run_success"] == 1
     assert first["reconcile_last_run_errors"] == 0
     assert first["reconcile_last_run_aliases"] == {
-        "create": 2, "update": 0, "noop": 0, "conflict": 0, "error": 0,
+        "create": 2, "update": 0, "noop": 0, "conflict": 0, "error": 0, "delete": 0,
     }  # fmt: skip
     assert first["reconcile_last_run_duration_seconds"] > 0
     assert first["reconcile_last_run_timestamp_seconds"] > 1.7e9

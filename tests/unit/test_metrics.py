@@ -43,6 +43,7 @@ def test_a_failed_run_with_its_counts() -> None:
         (("action", "noop"),): 1,
         (("action", "conflict"),): 1,
         (("action", "error"),): 1,
+        (("action", "delete"),): 0,
     }
 
 
