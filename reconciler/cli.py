@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__, logs, platforms
 from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .commands.import_ import import_command
 from .commands.inspect import inspect
 from .commands.remote import DEFAULT_CONFIG
 from .commands.resolve import resolve_command
@@ -40,7 +41,7 @@ __all__ = [
 
 _USAGE = """\
 reconcile [-f FILE] [--dry-run] [--output text|json|markdown] [options]
-       reconcile {validate,inspect,resolve,schema} ..."""
+       reconcile {validate,inspect,resolve,import,schema} ..."""
 _DESCRIPTION = """\
 Make the alias tags declared in manifests.yaml match the registry: for each alias, build the
 multi-platform index of its sources, compare it by meaning with what the tag holds, and write
@@ -84,6 +85,7 @@ def build_parser() -> _Parser:
     _add_validate(commands)
     _add_inspect(commands)
     _add_resolve(commands)
+    _add_import(commands)
     _add_schema(commands)
     return parser
 
@@ -231,8 +233,13 @@ def _add_validate(commands: Any) -> None:
     _add_common(parser, top=False)
 
 
-def _add_reference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("reference", metavar="REF", help="[registry/]repository[:tag][@digest]")
+def _add_reference_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    if many:
+        parser.add_argument(
+            "references", nargs="+", metavar="REF", help="[registry/]repository:tag[@digest]"
+        )
+    else:
+        parser.add_argument("reference", metavar="REF", help="[registry/]repository[:tag][@digest]")
     _add_file(
         parser,
         argparse.SUPPRESS,
@@ -281,6 +288,19 @@ def _add_resolve(commands: Any) -> None:
         default="text",
         help="text for people (default), or JSON for scripts",
     )
+
+
+def _add_import(commands: Any) -> None:
+    parser = commands.add_parser(
+        "import",
+        prog="reconcile import",
+        help="print the manifests.yaml entries that reproduce existing indexes (adopt them)",
+        description="Print, as manifests.yaml, the aliases that reproduce the indexes at REF...:"
+        " sources named by tag where a tag points at the image, by digest otherwise. Each is"
+        " checked: reconciling the output changes nothing. Exit 1 when something cannot be"
+        " reproduced (said on stderr and in the output).",
+    )
+    _add_reference_options(parser, many=True)
 
 
 def _add_schema(commands: Any) -> None:
@@ -373,6 +393,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             insecure=args.insecure,
             output=args.format,
             stdout=out,
+        )
+    if args.command == "import":
+        return import_command(
+            args.references, file=args.file, insecure=args.insecure, stdout=out, stderr=sys.stderr
         )
     if args.command == "schema":
         return print_schema(args.name, stdout=out)

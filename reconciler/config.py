@@ -7,6 +7,7 @@ file, line and field. It never touches the network.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from . import platforms, yamlsource
 from .errors import ConfigError
 from .names import ImageReference, RepositoryName, check_tag, parse_reference, parse_repository
 from .registry.ecr import parse_ecr_host
+from .track import check as check_track
 from .types import Platform, is_digest
 
 __all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse"]
@@ -272,7 +274,8 @@ def parse(text: str, name: str = "<config>") -> Config:
 
 def _check_version(located: yamlsource.Located, name: str) -> None:
     version = located.data.get("version", CONFIG_VERSION)
-    if str(version).isdigit() and int(version) > CONFIG_VERSION:
+    # Only plain ASCII digits (str.isdigit() also accepts '²'); anything else is pydantic's.
+    if re.fullmatch(r"[0-9]{1,9}", str(version)) and int(version) > CONFIG_VERSION:
         raise ConfigError(
             name,
             f"config version {version} is newer than this reconciler understands"
@@ -293,6 +296,7 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
             for i, source in enumerate(alias.sources or ()):
                 if source.tag == tag:
                     yield (*path, i), f"alias {tag!r} lists itself as a source"
+            yield from _track_problems(path, alias)
             media = alias.media_type or config.defaults.media_type
             if alias.annotations and media == "docker":
                 yield (*path, "annotations"), "annotations need media_type oci (or auto)"
@@ -301,6 +305,21 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
                     (*path, "media_type"),
                     "prune: true marks aliases with an annotation, which needs an OCI index",
                 )
+
+
+def _track_problems(
+    path: tuple[str | int, ...], alias: Alias
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    if alias.track is None:  # defaults are harmless (a dumped config spells them out)
+        if alias.scheme != "glob":
+            yield (*path, "scheme"), "`scheme` only applies to an alias with `track`"
+        if alias.prereleases:
+            yield (*path, "prereleases"), "`prereleases` only applies to an alias with `track`"
+        return
+    try:
+        check_track(Track(alias.track, alias.scheme, alias.prereleases))
+    except ValueError as exc:
+        yield (*path, "track"), str(exc)
 
 
 def _config_error(name: str, located: yamlsource.Located, exc: ValidationError) -> ConfigError:

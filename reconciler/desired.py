@@ -26,6 +26,7 @@ __all__ = ["DesiredEntry", "DesiredIndex", "build_index"]
 class DesiredEntry:
     descriptor: Descriptor  # exactly as written into the index
     source: str  # the source label it came from
+    note: str = ""  # why a floating alias took that source
 
     @property
     def attestation_of(self) -> str | None:
@@ -62,7 +63,7 @@ def _flatten(sources: tuple[ResolvedSource, ...]) -> tuple[list[DesiredEntry], l
     attestations: list[DesiredEntry] = []
     for resolved in sources:
         for descriptor in resolved.entries:
-            entry = DesiredEntry(_normalised(descriptor), resolved.source.label)
+            entry = DesiredEntry(_normalised(descriptor), resolved.source.label, resolved.note)
             (attestations if entry.attestation_of is not None else runnable).append(entry)
     return runnable, attestations
 

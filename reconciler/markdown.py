@@ -19,6 +19,7 @@ from .render import (
     in_reading_order,
     index_label,
     short,
+    source_notes,
     summary_text,
 )
 
@@ -56,7 +57,8 @@ def _row(outcome: Outcome, dry_run: bool) -> str:
     if action in (Action.CONFLICT, Action.ERROR):
         details = escape(outcome.message)
     else:
-        lines = [_change(c) for c in in_reading_order(plan.changes)]
+        notes = source_notes(plan.desired) if plan.desired is not None else {}
+        lines = [_change(c, notes.get(c.new or "", "")) for c in in_reading_order(plan.changes)]
         lines += [
             f"`+` copy `{short(c.digest)}` ({human_size(c.size)} at most) from"
             f" `{escape(str(c.origin))}`"
@@ -66,13 +68,14 @@ def _row(outcome: Outcome, dry_run: bool) -> str:
     return f"| {symbol} | {name} | {word} | {index} | {details} |"
 
 
-def _change(change: Change) -> str:
+def _change(change: Change, note: str = "") -> str:
     described = describe_change(change)
     text = f"`{described.symbol}` {escape(described.subject)}"
     if described.detail:
         text += " " + _code_digests(escape(described.detail).replace(" -\\> ", " → "))
     if described.source:
         text += f" from `{described.source}`"
+        text += f" ({escape(note)})" if note else ""
     return text
 
 

@@ -8,15 +8,17 @@ are captured per alias so that one broken alias never hides the others.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from . import track as tracking
 from .config import AliasTarget, Source
 from .errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
-from .names import RepositoryName
+from .names import RepositoryName, check_tag
 from .registry import RegistryClient
 from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 
@@ -28,7 +30,11 @@ __all__ = [
     "ResolvedSource",
     "observe",
     "observe_alias",
+    "resolve_track",
 ]
+
+log = logging.getLogger("reconciler.observe")
+_TRACK_READERS = 8  # tags of one floating alias read at once (the client bounds requests too)
 
 ClientFor = Callable[[str], RegistryClient]
 
@@ -56,6 +62,7 @@ class ResolvedSource:
     descriptor: Descriptor
     entries: tuple[Descriptor, ...]
     origin: RepositoryName | None = None
+    note: str = ""  # why a floating alias took it: `newest of 10.* for linux/arm64`
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,11 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
         client = client_for(target.repository.registry)
         repository = repository_state(client, target)
         live = read_live(client, target.repository.name, target.tag)
-        sources = tuple(resolve_source(client_for, target, s) for s in target.sources)
+        sources = (
+            resolve_track(client, target)
+            if target.track is not None
+            else tuple(resolve_source(client_for, target, s) for s in target.sources)
+        )
         copies = find_copies(client, client_for, target, live, sources)
     except ReconcileError as exc:
         return ObservedAlias(target, error=exc)
@@ -190,6 +201,58 @@ def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -
     origin = None if location.repository == target.repository else location.repository
     resolved = _resolve_manifest(client, repository, source, manifest)
     return ResolvedSource(source, resolved.descriptor, resolved.entries, origin)
+
+
+def resolve_track(client: RegistryClient, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+    """A floating alias: for each platform, the newest tag matching `track` that provides it.
+
+    One tag listing, then the newest `MAX_CANDIDATES` matching tags are read (a HEAD each when
+    the cache knows them: their platforms come from cached manifests and configs). Tags that
+    hold something else than images (an artifact, a config naming no platform) are skipped.
+    """
+    track = target.track
+    assert track is not None
+    repository = target.repository.name
+    tags = [tag for tag in client.list_tags(repository) if _is_tag(tag)]
+    matching = tracking.candidates(track, tags, exclude=target.tag)
+    considered = matching[: tracking.MAX_CANDIDATES]
+    if len(matching) > len(considered):
+        log.info(
+            "%s: %d tags match %r; only the newest %d are considered",
+            target.name, len(matching), track.pattern, len(considered),
+        )  # fmt: skip
+    with ThreadPoolExecutor(max_workers=_TRACK_READERS) as pool:
+        read = list(pool.map(lambda tag: _read_candidate(client, repository, tag), considered))
+    found = {tag: resolved for tag, resolved in zip(considered, read, strict=True) if resolved}
+    picks = tracking.pick([(tag, found[tag].entries) for tag in considered if tag in found])
+    if not picks:
+        raise AliasError(
+            f"no tag of {client.host}/{repository} matching {track.pattern!r} ({track.scheme})"
+            f" holds an image ({len(tags)} tags, {len(matching)} matching)"
+        )
+    return tuple(
+        replace(found[p.tag], entries=p.entries, note=tracking.describe(track, p.platforms))
+        for p in picks
+    )
+
+
+def _read_candidate(client: RegistryClient, repository: str, tag: str) -> ResolvedSource | None:
+    manifest = client.manifest_at(repository, tag)
+    if manifest is None:
+        return None  # deleted since it was listed
+    try:
+        return _resolve_manifest(client, repository, Source(tag=tag), manifest)
+    except AliasError as exc:
+        log.info("%s:%s is not an image for a floating alias, skipped: %s", repository, tag, exc)
+        return None
+
+
+def _is_tag(text: str) -> bool:
+    try:
+        check_tag(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _resolve_manifest(

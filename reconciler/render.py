@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .apply import Outcome, Report
+from .desired import DesiredIndex
 from .observe import Copy
 from .plan import Action, Change
 from .types import DOCKER_LIST, OCI_INDEX
@@ -29,6 +30,7 @@ __all__ = [
     "render_json",
     "render_text",
     "short",
+    "source_notes",
     "summary_text",
 ]
 
@@ -105,7 +107,11 @@ def _alias_lines(outcome: Outcome, dry_run: bool, color: bool) -> list[str]:
     head = (
         f"{symbol} {_paint(name, _BOLD, color)} {verb} ({kind}, {short(desired.manifest.digest)})"
     )
-    changes = [f"    {_change_line(c, color)}" for c in in_reading_order(outcome.plan.changes)]
+    notes = source_notes(desired)
+    changes = [
+        f"    {_change_line(c, color, notes.get(c.new or '', ''))}"
+        for c in in_reading_order(outcome.plan.changes)
+    ]
     copies = [f"    {_copy_line(c, color)}" for c in outcome.plan.copies]
     return [head, *changes, *copies]
 
@@ -137,12 +143,19 @@ def in_reading_order(changes: Sequence[Change]) -> list[Change]:
     return sorted(changes, key=lambda c: rank.get(c.field, len(rank)))
 
 
-def _change_line(change: Change, color: bool) -> str:
+def source_notes(desired: DesiredIndex) -> dict[str, str]:
+    """Why each entry's source was taken, by digest (floating aliases only): a change whose
+    new digest is here reads `from 10.21 (newest of 10.* for linux/arm64)`."""
+    return {e.descriptor.digest: e.note for e in desired.entries if e.note}
+
+
+def _change_line(change: Change, color: bool, note: str = "") -> str:
     described = describe_change(change)
     symbol = _paint(described.symbol, _CHANGE_COLOR.get(change.kind, _YELLOW), color)
     detail = f"  {described.detail}" if described.detail else ""
     origin = f"  from {described.source}" if described.source else ""
-    return f"{symbol} {described.subject}{detail}{origin}"
+    why = f" ({note})" if note and described.source else ""
+    return f"{symbol} {described.subject}{detail}{origin}{why}"
 
 
 @dataclass(frozen=True)
@@ -242,6 +255,7 @@ def _alias_json(outcome: Outcome) -> dict[str, Any]:
                     "size": e.descriptor.size,
                     "source": e.source,
                     "attestation_for": e.attestation_of,
+                    **({"note": e.note} if e.note else {}),
                 }
                 for e in desired.entries
             ],

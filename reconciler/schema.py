@@ -130,6 +130,8 @@ def report_schema() -> dict[str, Any]:
         source={"type": "string"},
         attestation_for=nullable_digest,
     )
+    # Optional: only entries of floating aliases say why their source was taken.
+    entry["properties"]["note"] = {"type": "string", "examples": ["newest of 10.* for linux/arm64"]}
     change = _object(
         kind={"enum": ["add", "remove", "change"]},
         field={"type": "string", "examples": ["platform", "attestation", "annotation"]},

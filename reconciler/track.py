@@ -22,12 +22,14 @@ import fnmatch
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import platforms
-from .config import Track
 from .semver import Range, Version
 from .types import Descriptor
+
+if TYPE_CHECKING:  # config validates patterns with `check`: avoid the import cycle
+    from .config import Track
 
 __all__ = [
     "MAX_CANDIDATES",
@@ -51,6 +53,7 @@ _PRERELEASE_WORDS = frozenset(
     {"alpha", "beta", "rc", "pre", "preview", "dev", "snapshot", "nightly"}
 )
 _GLOB_CHARS = re.compile(r"^[A-Za-z0-9_.\-*?\[\]!]+$")
+_RANGE_CHARS = frozenset("~^<>=| ")
 
 
 def check(track: Track) -> None:
@@ -58,9 +61,14 @@ def check(track: Track) -> None:
     if track.scheme == "semver":
         Range.parse(track.pattern)
     elif not _GLOB_CHARS.match(track.pattern):
+        hint = (
+            "; for a version range add `scheme: semver`"
+            if _RANGE_CHARS & set(track.pattern)
+            else ""
+        )
         raise ValueError(
-            f"invalid track pattern {track.pattern!r}: tag characters and the glob"
-            " wildcards * ? [...] only"
+            f"invalid track pattern {track.pattern!r}: a glob has tag characters and the"
+            f" wildcards * ? [...] only{hint}"
         )
 
 
@@ -133,7 +141,9 @@ def pick(newest_first: Sequence[tuple[str, Sequence[Descriptor]]]) -> list[Pick]
         if not won:
             continue
         digests = {e.digest for e in won}
-        attached = [e for e in entries if e.attestation_of is not None and e.attestation_of in digests]
+        attached = [
+            e for e in entries if e.attestation_of is not None and e.attestation_of in digests
+        ]
         names = tuple(sorted({_platform(e) for e in won}))
         taken.update(names)
         picks.append(Pick(tag, (*won, *attached), names))

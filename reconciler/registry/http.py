@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -436,12 +437,18 @@ def _tags_in(response: Answer, host: str, repository: str) -> list[str]:
 
 
 def _next_page(response: Answer) -> str | None:
-    """The `rel="next"` target of a Link header, resolved against the request URL."""
-    for part in response.headers.get_list("link"):
-        target, _, params = part.partition(";")
-        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
-            return str(response.url.join(target.strip().strip("<>")))
+    """The `rel="next"` target of a Link header, resolved against the request URL. One header
+    may carry several links, comma-separated (RFC 8288): only the `next` one counts."""
+    for value in response.headers.get_list("link"):
+        for match in _LINK.finditer(value):
+            rel = _LINK_REL.search(match["params"])
+            if rel and "next" in rel.group(1).lower().split():
+                return str(response.url.join(match["target"].strip()))
     return None
+
+
+_LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,<]*)")
+_LINK_REL = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
 
 
 def _guarded(chunks: Iterator[bytes], host: str, what: str) -> Iterator[bytes]:

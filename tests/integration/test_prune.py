@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.images import get_manifest, push_image, push_manifest_list, push_raw_manifest
@@ -39,8 +40,6 @@ def reconcile(
 
 
 def tags(registry: RegistryProcess) -> set[str]:
-    import httpx
-
     return set(httpx.get(f"{registry.url}/v2/app/tags/list").json()["tags"])
 
 
@@ -84,8 +83,6 @@ def test_an_alias_retagged_by_hand_is_not_deleted_by_digest(
 def test_existing_aliases_are_adopted_with_the_annotation(
     tmp_path: Path, registry: RegistryProcess, seeded: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = [get_manifest(registry.url, "app", t) for t in ("10.1", "10.2")]
-    del images
     path = tmp_path / "plain.yaml"
     path.write_text(json.dumps({
         "registries": {registry.host: {"insecure": True}},
@@ -93,7 +90,8 @@ def test_existing_aliases_are_adopted_with_the_annotation(
     }))  # fmt: skip
     assert Reconcile(capsys, path)().code == 0  # a Docker list without the annotation
     code, out, _ = reconcile(tmp_path, registry, capsys, ["10"], "--output", "json")
+    assert code == 0
     [alias] = json.loads(out)["aliases"]
     assert alias["action"] == "update"
-    assert alias["changes"] == [{"kind": "add", "field": "annotation", "subject": "vnd.reconciler.alias",
-                                 "old": None, "new": "10", "source": None}]  # fmt: skip
+    added = {"kind": "add", "field": "annotation", "subject": "vnd.reconciler.alias"}
+    assert alias["changes"] == [{**added, "old": None, "new": "10", "source": None}]
