@@ -17,8 +17,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from . import platforms, yamlsource
 from .errors import ConfigError
-from .names import ImageReference, RepositoryName, check_tag, parse_reference, parse_repository
-from .registry.ecr import parse_ecr_host
+from .names import (
+    ImageReference,
+    RepositoryName,
+    check_tag,
+    parse_ecr_host,
+    parse_reference,
+    parse_repository,
+)
 from .track import check as check_track
 from .types import Platform, is_digest
 

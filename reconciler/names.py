@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "DOCKER_HUB",
+    "ECR_HOST",
+    "EcrHost",
     "ImageReference",
     "RepositoryName",
     "check_tag",
+    "parse_ecr_host",
     "parse_reference",
     "parse_repository",
 ]
@@ -98,3 +101,34 @@ def parse_reference(text: str) -> ImageReference:
     if not tag and not digest:
         raise ValueError(f"reference {text!r} needs a tag or a digest")
     return ImageReference(parse_repository(name), tag, digest)
+
+
+# `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the dual-stack
+# `<account>.dkr-ecr[-fips].<region>.on.aws`. The conditional `(?(dual)...)` ties the domain to
+# the spelling, so that `dkr-ecr` under amazonaws.com or `dkr.ecr` under on.aws is rejected.
+# `\Z`, not `$`: `$` would also accept a trailing newline.
+ECR_HOST = re.compile(
+    r"^(?P<account>\d{12})"
+    r"\.dkr(?:(?P<dual>-)|\.)ecr(?:-fips)?"
+    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})"
+    r"\.(?(dual)on\.aws|amazonaws\.com(?:\.cn)?)\Z"
+)
+
+
+@dataclass(frozen=True)
+class EcrHost:
+    """The AWS account (registry id) and region an ECR registry host belongs to."""
+
+    account: str
+    region: str
+
+
+def parse_ecr_host(host: str) -> EcrHost | None:
+    """`123456789012.dkr.ecr.eu-west-1.amazonaws.com` -> EcrHost; None for any other host.
+
+    ECR Public (`public.ecr.aws`) is None too: it has no private-registry API or token.
+    """
+    match = ECR_HOST.match(host.strip().lower())
+    if match is None:
+        return None
+    return EcrHost(account=match["account"], region=match["region"])

@@ -223,6 +223,8 @@ def _diff(
 ) -> tuple[Change, ...]:
     """Structural diff of two views (DeepDiff finds where they differ); one Change per
     differing key, in a stable order."""
+    if live == desired:  # the steady state: equal views need no structural diff
+        return ()
     sources = {e.descriptor.digest: e.source for e in index.entries}
     tree = DeepDiff(dict(live), dict(desired), view="tree")
     changes = [

@@ -6,13 +6,14 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from ..names import parse_ecr_host
 from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
-from .ecr import EcrCredentials, EcrRepositories, EcrSession, parse_ecr_host
 from .http import ClientSettings, RegistryClient
 
-if TYPE_CHECKING:  # config imports registry.ecr for host parsing; avoid the import cycle
+if TYPE_CHECKING:
     from ..config import Config, RegistrySettings
+    from .ecr import EcrRepositories, EcrSession
 
 __all__ = [
     "Cache",
@@ -64,6 +65,8 @@ class Registries:
         if ecr is None:
             credentials = StaticCredentials(self._credentials.lookup(host))
             return RegistryClient(settings, credentials, cache=self.cache)
+        from .ecr import EcrCredentials  # boto3 is loaded only when a registry is ECR
+
         return RegistryClient(settings, EcrCredentials(ecr.session), ecr=ecr, cache=self.cache)
 
     def _ecr_for(self, host: str, registry: RegistrySettings) -> EcrRepositories | None:
@@ -72,6 +75,8 @@ class Registries:
         parsed = parse_ecr_host(host)
         if registry.auth == "docker" or (registry.auth == "auto" and parsed is None):
             return None
+        from .ecr import EcrRepositories, EcrSession  # boto3 takes a quarter second to import
+
         region = registry.region or (parsed.region if parsed else "")
         key = (registry.aws_profile, region)
         if key not in self._ecr_sessions:  # callers hold self._lock

@@ -40,6 +40,7 @@ from botocore.exceptions import (
 )
 
 from ..errors import ReconcileError
+from ..names import ECR_HOST, EcrHost, parse_ecr_host
 from ..types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -81,17 +82,6 @@ __all__ = [
     "describe_aws_error",
     "parse_ecr_host",
 ]
-
-# `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the dual-stack
-# `<account>.dkr-ecr[-fips].<region>.on.aws`. The conditional `(?(dual)...)` ties the domain to
-# the spelling, so that `dkr-ecr` under amazonaws.com or `dkr.ecr` under on.aws is rejected.
-# `\Z`, not `$`: `$` would also accept a trailing newline.
-ECR_HOST = re.compile(
-    r"^(?P<account>\d{12})"
-    r"\.dkr(?:(?P<dual>-)|\.)ecr(?:-fips)?"
-    r"\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d{1,2})"
-    r"\.(?(dual)on\.aws|amazonaws\.com(?:\.cn)?)\Z"
-)
 
 MUTABLE: Final = "MUTABLE"
 IMMUTABLE: Final = "IMMUTABLE"
@@ -135,25 +125,6 @@ _THROTTLE_CODES = frozenset({"ThrottlingException", "LimitExceededException", "T
 
 class EcrError(ReconcileError):
     """An ECR API call failed; the message names the call and the reason, on one line."""
-
-
-@dataclass(frozen=True)
-class EcrHost:
-    """The AWS account (registry id) and region an ECR registry host belongs to."""
-
-    account: str
-    region: str
-
-
-def parse_ecr_host(host: str) -> EcrHost | None:
-    """`123456789012.dkr.ecr.eu-west-1.amazonaws.com` -> EcrHost; None for any other host.
-
-    ECR Public (`public.ecr.aws`) is None too: it has no private-registry API or token.
-    """
-    match = ECR_HOST.match(host.strip().lower())
-    if match is None:
-        return None
-    return EcrHost(account=match["account"], region=match["region"])
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,6 +6,7 @@ at one boundary (`_send`), and every body is read with a size cap.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -93,11 +94,8 @@ class RegistryClient:
         self._cache = cache or Cache(None)
         self.ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
-        verify: str | bool = settings.ca_file or True
-        limits = httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        )
+        # One TLS context for every connection: building one costs tens of milliseconds.
+        verify = httpx.create_ssl_context(verify=settings.ca_file or True)
         timeout = httpx.Timeout(settings.timeout_s)
         self._tokens = httpx.Client(verify=verify, timeout=timeout, transport=transport)
         auth = RegistryAuth(
@@ -106,21 +104,41 @@ class RegistryClient:
             token_client=self._tokens,
             allow_plain_http=settings.insecure,
         )
-        self._http = httpx.Client(
+        # One httpx client per worker thread, sharing the auth (tokens) and TLS context: a
+        # single shared connection pool serialises dozens of threads on its lock.
+        self._new_client = functools.partial(
+            httpx.Client,
             base_url=settings.base_url,
             auth=auth,
             verify=verify,
             timeout=timeout,
-            limits=limits,
+            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
             transport=transport,
         )
+        self._local = threading.local()
+        self._clients: list[httpx.Client] = []
+        self._clients_lock = threading.Lock()
         # Bounds requests in flight to this registry, whatever the number of worker threads.
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
         # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
         self._primed: dict[tuple[str, str], Manifest] = {}
 
+    @property
+    def _http(self) -> httpx.Client:
+        """This thread's client (created on its first request)."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._new_client()
+            self._local.client = client
+            with self._clients_lock:
+                self._clients.append(client)
+        return client
+
     def close(self) -> None:
-        self._http.close()
+        with self._clients_lock:
+            for client in self._clients:
+                client.close()
+            self._clients.clear()
         self._tokens.close()
 
     # -- manifests -------------------------------------------------------------------------
