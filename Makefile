@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_PACKAGES := docker-registry apache2-utils
 
-.PHONY: demo test check lint typecheck unit integration bench system-deps venv clean
+.PHONY: demo test check lint typecheck unit integration bench bench-scale system-deps venv clean
 
 system-deps:
 	@missing=""; \
@@ -29,13 +29,20 @@ demo: system-deps venv
 	$(BIN)/python demo/run.py
 
 lint: venv
-	$(BIN)/ruff check reconciler tests demo
-	$(BIN)/ruff format --check reconciler tests demo
+	$(BIN)/ruff check reconciler tests demo bench
+	$(BIN)/ruff format --check reconciler tests demo bench
 
 typecheck: venv
 	$(BIN)/mypy
 
 check: lint typecheck
+
+# Benchmarks (BENCHMARKS.md); extra flags: make bench BENCH_ARGS="--skip-docker --json out.json"
+bench: system-deps venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-scale: system-deps venv
+	$(BIN)/python bench/run.py --scale 10000 --concurrency 64 $(BENCH_ARGS)
 
 test: system-deps venv check
 	$(BIN)/pytest -n 2 tests

@@ -240,6 +240,24 @@ def get_manifest(
     return raw, response.headers.get("Content-Type", ""), digest
 
 
+def upload_blob(client: httpx.Client, repo: str, data: bytes) -> str:
+    """Upload one blob with an already open client (for bulk seeding); returns its digest."""
+    return _push_blob(client, repo, data)
+
+
+def put_manifest(
+    client: httpx.Client, repo: str, ref: str | None, raw: bytes, media_type: str
+) -> str:
+    """PUT exactly `raw` under `ref` (a tag, or None for by digest) with an open client."""
+    return _put_manifest(client, repo, ref, raw, media_type)
+
+
+def layer_blob(content: bytes, name: str = "seed.txt") -> tuple[bytes, str]:
+    """A reproducible gzipped one-file layer and its diff ID (the uncompressed digest)."""
+    tar = _layer_tar(name, content)
+    return gzip.compress(tar, mtime=0), sha256_digest(tar)
+
+
 @contextmanager
 def registry_client(base_url: str, auth: AuthLike = None) -> Iterator[httpx.Client]:
     """An httpx client for `base_url` that never uses proxies from the environment."""

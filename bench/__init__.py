@@ -1,0 +1,6 @@
+"""The reconciler benchmark: `make bench` and `make bench-scale` (see BENCHMARKS.md).
+
+Modules: `seed` (what the registry holds), `measure` (child processes measured with wait4),
+`floor` (bare HTTP clients, the floor for a Python client), `dockerloop` (the reference
+workflow), `report` (tables, Markdown, JSON) and `run` (the command line that wires them).
+"""

@@ -1,0 +1,427 @@
+"""Results of a benchmark run: the data, the targets, and their Markdown / JSON forms."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .dockerloop import DockerLoop
+from .measure import Usage
+
+__all__ = ["Bench", "FloorRun", "ReconcileRun", "Traffic", "machine_info", "to_json", "to_markdown"]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What crossed the proxy during one measured step, and what the servers spent on it."""
+
+    by_method: Mapping[str, int]
+    by_kind: Mapping[str, int]  # "HEAD manifests" -> n
+    writes: int
+    registry_cpu_s: float
+    proxy_cpu_s: float
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_method.values())
+
+
+@dataclass(frozen=True)
+class ReconcileRun:
+    key: str
+    label: str
+    aliases: int
+    flags: str  # the reconcile flags that matter: --dry-run, cache
+    usage: Usage
+    traffic: Traffic
+    summary: Mapping[str, int]
+    startup_cpu_s: float
+
+    @property
+    def per_alias(self) -> float:
+        return self.traffic.requests / self.aliases
+
+    @property
+    def net_cpu_s(self) -> float:
+        """Client CPU without interpreter start and imports (a `reconcile --help` run)."""
+        return max(0.0, self.usage.cpu_s - self.startup_cpu_s)
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return 1000 * self.net_cpu_s / max(1, self.traffic.requests)
+
+    def plan(self) -> str:
+        return ", ".join(f"{n} {action}" for action, n in self.summary.items() if n) or "-"
+
+
+@dataclass(frozen=True)
+class FloorRun:
+    client: str
+    concurrency: int
+    requests: int
+    errors: int
+    wall_s: float
+    loop_cpu_s: float  # measured inside the child around the request loop
+    usage: Usage
+    traffic: Traffic
+
+    @property
+    def cpu_per_1k(self) -> float:
+        return 1000 * self.loop_cpu_s / max(1, self.requests)
+
+
+@dataclass(frozen=True)
+class DockerRun:
+    loop: DockerLoop
+    traffic: Traffic
+
+    @property
+    def per_alias(self) -> float:
+        return self.traffic.requests / max(1, self.loop.aliases)
+
+
+@dataclass
+class Bench:
+    command: str
+    mode: str  # "default" or "scale"
+    latency_s: float
+    concurrency: int
+    repos: int
+    per_repo: int
+    aliases: int
+    cache_support: str
+    seed_s: float
+    startup: Usage
+    machine: dict[str, str]
+    date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+    runs: list[ReconcileRun] = field(default_factory=list)
+    docker: DockerRun | None = None
+    floors: list[FloorRun] = field(default_factory=list)
+    repushed_sources: int = 0
+    drifted_aliases: int = 0
+    load_start: float = 0.0  # 1-minute load average before the first run
+    load_end: float = 0.0
+
+    def run(self, key: str) -> ReconcileRun | None:
+        return next((r for r in self.runs if r.key == key), None)
+
+
+# -- machine -----------------------------------------------------------------------------
+
+
+def machine_info(python: Path) -> dict[str, str]:
+    """nproc, CPU model, memory, kernel, and the versions that matter, for BENCHMARKS.md."""
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": _cpuinfo("model name") or platform.processor() or "?",
+        "memory": _meminfo(),
+        "kernel": platform.release(),
+        "python": _output([str(python), "-c", "import sys; print(sys.version.split()[0])"]),
+        "httpx": _output([str(python), "-c", "import httpx; print(httpx.__version__)"]),
+        "docker-registry": _output(["docker-registry", "--version"]).split(" ")[-1],
+        "docker": _output(["docker", "--version"]) if shutil.which("docker") else "not installed",
+    }
+
+
+def _cpuinfo(key: str) -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == key:
+                return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _meminfo() -> str:
+    try:
+        first = Path("/proc/meminfo").read_text().splitlines()[0]  # MemTotal: N kB
+        return f"{int(first.split()[1]) / 1024 / 1024:.1f} GiB"
+    except (OSError, IndexError, ValueError):
+        return "?"
+
+
+def _output(argv: Sequence[str]) -> str:
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return done.stdout.strip() or done.stderr.strip() or "?"
+
+
+# -- targets -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    met: bool | None  # None: not measured in this mode
+
+
+def targets(bench: Bench) -> list[Target]:
+    found: list[Target] = []
+    steady, cold = bench.run("steady"), bench.run("steady-cold")
+    if bench.mode == "default" and steady is not None:
+        docker = bench.docker
+        if docker is not None and docker.loop.failures == 0:
+            ratio = docker.loop.wall_s / steady.usage.wall_s
+            found.append(
+                Target(
+                    "steady state >= 20x faster than the docker loop", f"{ratio:.1f}x", ratio >= 20
+                )
+            )
+        found.append(
+            Target(
+                "steady state writes 0 (the docker loop writes one per alias)",
+                str(steady.traffic.writes),
+                steady.traffic.writes == 0,
+            )
+        )
+    warm = bench.run("scale-warm") or steady
+    cold = bench.run("scale-cold") or cold
+    if warm is not None:
+        found.append(
+            Target(
+                "requests per alias, steady state, warm cache <= 3",
+                f"{warm.per_alias:.2f}",
+                warm.per_alias <= 3,
+            )
+        )
+    if cold is not None:
+        found.append(
+            Target(
+                "requests per alias, steady state, cold cache <= 5",
+                f"{cold.per_alias:.2f}",
+                cold.per_alias <= 5,
+            )
+        )
+    if bench.mode == "scale" and warm is not None:
+        found.append(
+            Target(
+                f"{warm.aliases} aliases steady --dry-run: wall < 60 s",
+                f"{warm.usage.wall_s:.1f} s",
+                warm.usage.wall_s < 60,
+            )
+        )
+        found.append(
+            Target(
+                f"{warm.aliases} aliases steady --dry-run: peak RSS < 300 MB",
+                f"{warm.usage.max_rss_mb:.0f} MB",
+                warm.usage.max_rss_mb < 300,
+            )
+        )
+    return found
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+
+def to_markdown(bench: Bench) -> str:
+    """The results block for BENCHMARKS.md: paste it in as is."""
+    parts = [
+        f"### {bench.mode} run, {bench.date}",
+        "",
+        f"`{bench.command}`: {bench.aliases} aliases ({bench.repos} repositories x "
+        f"{bench.per_repo} aliases x 2 sources), {bench.latency_s * 1000:.0f} ms injected "
+        f"latency per request, `--concurrency {bench.concurrency}`; cold and warm cache "
+        f"directories chosen with {bench.cache_support}. Seeding took {bench.seed_s:.1f} s. "
+        f"Load average {bench.load_start:.1f} before, {bench.load_end:.1f} after.",
+        "",
+        _machine_line(bench.machine),
+        "",
+        _table(
+            [
+                "scenario",
+                "plan",
+                "wall s",
+                "requests",
+                "by method",
+                "req/alias",
+                "writes",
+                "client CPU s",
+                "CPU s/1k req",
+                "peak RSS MB",
+                "registry CPU s",
+                "proxy CPU s",
+            ],
+            [
+                [
+                    r.label,
+                    r.plan(),
+                    f"{r.usage.wall_s:.2f}",
+                    str(r.traffic.requests),
+                    _methods(r.traffic.by_method),
+                    f"{r.per_alias:.2f}",
+                    str(r.traffic.writes),
+                    f"{r.usage.cpu_s:.2f}",
+                    f"{r.cpu_per_1k:.2f}",
+                    f"{r.usage.max_rss_mb:.0f}",
+                    f"{r.traffic.registry_cpu_s:.1f}",
+                    f"{r.traffic.proxy_cpu_s:.1f}",
+                ]
+                for r in bench.runs
+            ],
+        ),
+        "",
+        f"Client CPU includes interpreter start and imports; `reconcile --help` alone takes "
+        f"{bench.startup.cpu_s:.2f} s CPU and {bench.startup.max_rss_mb:.0f} MB, and is "
+        f"subtracted for CPU s/1k req.",
+    ]
+    if bench.repushed_sources:
+        parts += [
+            "",
+            f"Drift scenario: {bench.repushed_sources} sources re-pushed (a new "
+            f"image under the same tag), {bench.drifted_aliases} aliases affected.",
+        ]
+    parts += _docker_section(bench) + _floor_section(bench) + _targets_section(bench)
+    parts += ["", "Requests by kind:", ""]
+    parts += [f"- {r.label}: {_methods(r.traffic.by_kind)}" for r in bench.runs]
+    if bench.docker is not None:
+        parts.append(f"- docker loop: {_methods(bench.docker.traffic.by_kind)}")
+    return "\n".join(parts) + "\n"
+
+
+def _docker_section(bench: Bench) -> list[str]:
+    steady, docker = bench.run("steady"), bench.docker
+    if docker is None or steady is None:
+        return ["", "Docker loop: skipped."]
+    loop = docker.loop
+    rows = [
+        [
+            "reconcile (warm cache)",
+            f"{steady.usage.wall_s:.2f}",
+            str(steady.traffic.requests),
+            f"{steady.per_alias:.2f}",
+            str(steady.traffic.writes),
+            f"{steady.usage.cpu_s:.2f}",
+            f"{steady.usage.max_rss_mb:.0f}",
+        ],
+        [
+            f"docker manifest loop ({loop.processes} processes)",
+            f"{loop.wall_s:.2f}",
+            str(docker.traffic.requests),
+            f"{docker.per_alias:.2f}",
+            str(docker.traffic.writes),
+            f"{loop.cpu_s:.2f}",
+            f"{loop.max_rss_kb / 1024:.0f}",
+        ],
+    ]
+    ratio = loop.wall_s / steady.usage.wall_s
+    failed = f" {loop.failures} docker commands failed: {loop.first_error}" if loop.failures else ""
+    return [
+        "",
+        f"Steady state, {loop.aliases} aliases, side by side through the same proxy:",
+        "",
+        _table(
+            ["", "wall s", "requests", "req/alias", "writes", "client CPU s", "peak RSS MB"], rows
+        ),
+        "",
+        f"reconcile is **{ratio:.1f}x** faster than the docker loop in wall time, with "
+        f"{docker.traffic.requests / max(1, steady.traffic.requests):.1f}x fewer requests.{failed}",
+    ]
+
+
+def _floor_section(bench: Bench) -> list[str]:
+    if not bench.floors:
+        return []
+    reference = bench.run("scale-warm") or bench.run("steady")
+    rows = []
+    if reference is not None:
+        rows.append(
+            [
+                f"reconcile ({reference.label})",
+                str(reference.traffic.requests),
+                f"{reference.usage.wall_s:.2f}",
+                f"{1000 * reference.usage.wall_s / max(1, reference.traffic.requests):.2f}",
+                f"{reference.net_cpu_s:.2f}",
+                f"{reference.cpu_per_1k:.2f}",
+                f"{reference.usage.max_rss_mb:.0f}",
+                f"{reference.traffic.registry_cpu_s:.1f}",
+            ]
+        )
+    for f in bench.floors:
+        errors = f" ({f.errors} errors)" if f.errors else ""
+        rows.append(
+            [
+                f"{f.client}{errors}",
+                str(f.requests),
+                f"{f.wall_s:.2f}",
+                f"{1000 * f.wall_s / max(1, f.requests):.2f}",
+                f"{f.loop_cpu_s:.2f}",
+                f"{f.cpu_per_1k:.2f}",
+                f"{f.usage.max_rss_mb:.0f}",
+                f"{f.traffic.registry_cpu_s:.1f}",
+            ]
+        )
+    return [
+        "",
+        f"Floor: the same number of manifest HEADs with bare clients, {bench.concurrency} "
+        f"threads or tasks, through the same proxy (CPU of the request loop only):",
+        "",
+        _table(
+            [
+                "client",
+                "requests",
+                "wall s",
+                "wall ms/req",
+                "CPU s",
+                "CPU s/1k req",
+                "peak RSS MB",
+                "registry CPU s",
+            ],
+            rows,
+        ),
+    ]
+
+
+def _targets_section(bench: Bench) -> list[str]:
+    found = targets(bench)
+    if not found:
+        return []
+    rows = [[t.name, t.measured, "met" if t.met else "**missed**"] for t in found]
+    return ["", "Targets:", "", _table(["target", "measured", ""], rows)]
+
+
+def _machine_line(machine: Mapping[str, str]) -> str:
+    return "Machine: " + ", ".join(f"{key} {value}" for key, value in machine.items()) + "."
+
+
+def _methods(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- JSON ----------------------------------------------------------------------------------
+
+
+def to_json(bench: Bench) -> str:
+    derived: dict[str, Callable[[ReconcileRun], object]] = {
+        "requests": lambda r: r.traffic.requests,
+        "per_alias": lambda r: round(r.per_alias, 3),
+        "net_cpu_s": lambda r: round(r.net_cpu_s, 3),
+        "cpu_per_1k": lambda r: round(r.cpu_per_1k, 3),
+    }
+    document = asdict(bench)
+    for run, raw in zip(bench.runs, document["runs"], strict=True):
+        raw.update({name: value(run) for name, value in derived.items()})
+    document["targets"] = [asdict(t) for t in targets(bench)]
+    return json.dumps(document, indent=2, default=str) + "\n"
+
+
+def print_markdown(bench: Bench) -> None:
+    sys.stdout.write(to_markdown(bench))

@@ -1,0 +1,479 @@
+"""`make bench`: reconcile against a local registry behind a latency-injecting proxy, scenario by
+scenario, side by side with the `docker manifest` loop and with bare HTTP clients.
+
+    python bench/run.py [--repos 20] [--aliases 10] [--latency 0.020] [--concurrency 16]
+                        [--scale N] [--skip-docker] [--json FILE] [--markdown FILE]
+
+Default mode, R x A aliases: (a) first run, cold cache, creates every alias; (b) steady
+state, warm cache; (b') steady state, cold cache; (c) 10 % of sources re-pushed; the docker
+loop over the same aliases; (d) reconcile again after the docker loop rewrote every tag.
+Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` cold then warm.
+Both end with the floor: bare clients sending as many manifest HEADs as steady state did.
+See BENCHMARKS.md for what every number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tests` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench.dockerloop import run_docker_loop  # noqa: E402
+from bench.floor import CLIENTS  # noqa: E402
+from bench.measure import ProcessCPU, Usage, clean_env, run_measured, self_cpu  # noqa: E402
+from bench.profile import profile_command, strip_messages, summarize  # noqa: E402
+from bench.report import (  # noqa: E402
+    Bench,
+    DockerRun,
+    FloorRun,
+    ReconcileRun,
+    Traffic,
+    machine_info,
+    to_json,
+    to_markdown,
+)
+from bench.seed import Layout, Seeder, pick_repushes, repush  # noqa: E402
+from tests.support.dockercli import docker_available  # noqa: E402
+from tests.support.proxy import Proxy, start_proxy  # noqa: E402
+from tests.support.registry import RegistryProcess, start_registry  # noqa: E402
+
+BIN = Path(sys.executable).parent
+RECONCILE = BIN / "reconcile"
+RUN_TIMEOUT_S = 1800.0  # one reconcile or floor run; a hung run is killed, never waited on
+# The registry spends ~30 % of its CPU in Go's GC at the default GOGC=100; on a 2-core machine
+# that CPU is taken from the client under test.
+REGISTRY_GOGC = "400"
+BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not idle
+OUTPUT_FLAGS = frozenset({"--json", "--markdown", "--profile"})
+SCALE_FLOORS = "http.client,httpx,httpx-per-thread"  # async: minutes at scale; see default run
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--repos", type=int, default=20, help="repositories (default 20)")
+    add("--aliases", type=int, default=10, help="aliases per repository (default 10)")
+    add("--latency", type=float, default=0.020, help="seconds added per request (default 0.020)")
+    add("--concurrency", type=int, default=16, help="reconcile --concurrency (default 16)")
+    add("--scale", type=int, default=0, metavar="N", help="scale mode: N aliases, steady dry-run")
+    add("--skip-docker", action="store_true", help="leave out the docker manifest loop")
+    add(
+        "--floor",
+        help=f"floor clients (default {','.join(CLIENTS)}; with --scale {SCALE_FLOORS})",
+    )
+    add("--json", type=Path, metavar="FILE", help="write all results as JSON")
+    add("--markdown", type=Path, metavar="FILE", help="write the results block for BENCHMARKS.md")
+    add("--profile", type=Path, metavar="DIR", help="py-spy an extra steady run into DIR")
+    add("--keep", action="store_true", help="keep the work directory (registry, logs)")
+    args = parser.parse_args(argv)
+    if args.floor is None:
+        args.floor = SCALE_FLOORS if args.scale else ",".join(CLIENTS)
+    unknown = set(args.floor.split(",")) - set(CLIENTS) - {""}
+    if unknown:
+        parser.error(f"unknown floor client(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+@dataclass
+class Harness:
+    """The running pieces of one benchmark and the helpers that measure against them."""
+
+    args: argparse.Namespace
+    work: Path
+    registry: RegistryProcess
+    proxy: Proxy
+    layout: Layout
+    config: Path
+    cache_dir_flag: bool  # whether this reconcile build has --cache-dir
+    startup_cpu_s: float = 0.0
+    _runs: int = field(default=0)
+
+    @property
+    def registry_cpu(self) -> ProcessCPU:
+        return ProcessCPU(self.registry.process.pid)
+
+    def reconcile(
+        self,
+        key: str,
+        label: str,
+        *,
+        cache: str,
+        dry_run: bool = False,
+        profile: Path | None = None,
+    ) -> ReconcileRun:
+        """One measured reconcile run; `cache` is "warm" (the shared dir) or "cold" (fresh)."""
+        self._runs += 1
+        cache_dir = self.work / ("cache" if cache == "warm" else f"cache-cold-{self._runs}")
+        flags = self._cache_args(cache_dir) + (["--dry-run"] if dry_run else [])
+        argv = [
+            str(RECONCILE),
+            "-f",
+            str(self.config),
+            "--output",
+            "json",
+            "--concurrency",
+            str(self.args.concurrency),
+            *flags,
+        ]
+        if profile is not None:
+            argv = profile_command(argv, profile)
+        out, err = self.work / f"run-{self._runs}-{key}.json", self.work / f"run-{self._runs}.err"
+        log(f"{label}: reconcile {' '.join(flags)}")
+        usage, traffic = self._measured(argv, out, err, cache_home=cache_dir)
+        summary = self._summary(out, err, usage)
+        run = ReconcileRun(
+            key,
+            label,
+            self.layout.total,
+            " ".join(flags) or "-",
+            usage,
+            traffic,
+            summary,
+            self.startup_cpu_s,
+        )
+        log(
+            f"  {usage.wall_s:.2f} s, {traffic.requests} requests ({run.per_alias:.2f}/alias), "
+            f"{traffic.writes} writes, {run.plan()}, {usage.max_rss_mb:.0f} MB"
+        )
+        return run
+
+    def floor(self, client: str, paths: Sequence[str]) -> FloorRun:
+        path_file = self.work / "floor-paths.txt"
+        path_file.write_text("\n".join(paths) + "\n")
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.floor",
+            "--url",
+            self.proxy.url,
+            "--paths",
+            str(path_file),
+            "--concurrency",
+            str(self.args.concurrency),
+            "--client",
+            client,
+        ]
+        out, err = self.work / f"floor-{client}.json", self.work / f"floor-{client}.err"
+        log(f"floor: {client}, {len(paths)} HEADs")
+        usage, traffic = self._measured(argv, out, err, cache_home=self.work / "xdg", cwd=ROOT)
+        if usage.returncode != 0:
+            raise BenchError(f"floor client {client} failed:\n{err.read_text()[-3000:]}")
+        result = json.loads(out.read_text())
+        floor = FloorRun(
+            client,
+            self.args.concurrency,
+            result["requests"],
+            result["errors"],
+            result["wall_s"],
+            result["loop_cpu_s"],
+            usage,
+            traffic,
+        )
+        log(f"  {floor.wall_s:.2f} s, {floor.cpu_per_1k:.2f} CPU s per 1k requests")
+        return floor
+
+    def _measured(
+        self,
+        argv: Sequence[str],
+        out: Path,
+        err: Path,
+        *,
+        cache_home: Path,
+        cwd: Path | None = None,
+    ) -> tuple[Usage, Traffic]:
+        # XDG_CACHE_HOME places reconcile's default cache too, so cold/warm holds either way.
+        env = clean_env(
+            DOCKER_CONFIG=str(self.work / "empty-docker-config"), XDG_CACHE_HOME=str(cache_home)
+        )
+        registry_cpu, proxy_cpu = self.registry_cpu, self_cpu()
+        registry_before = registry_cpu()
+        self.proxy.reset_counts()
+        usage = run_measured(argv, env=env, stdout=out, stderr=err, timeout=RUN_TIMEOUT_S, cwd=cwd)
+        return usage, self.traffic(registry_cpu() - registry_before, self_cpu() - proxy_cpu)
+
+    def traffic(self, registry_cpu_s: float, proxy_cpu_s: float) -> Traffic:
+        counts = self.proxy.counts()
+        by_kind = {f"{method} {kind}": n for (method, kind), n in counts.by_kind.items()}
+        return Traffic(dict(counts.by_method), by_kind, counts.writes, registry_cpu_s, proxy_cpu_s)
+
+    def _cache_args(self, cache_dir: Path) -> list[str]:
+        return ["--cache-dir", str(cache_dir)] if self.cache_dir_flag else []
+
+    def _summary(self, out: Path, err: Path, usage: Usage) -> dict[str, int]:
+        if usage.timed_out:
+            raise BenchError(f"reconcile did not finish within {RUN_TIMEOUT_S:.0f} s")
+        try:
+            summary = json.loads(strip_messages(out.read_text()))["summary"]
+        except (ValueError, KeyError):
+            raise BenchError(
+                f"reconcile exited {usage.returncode} without a JSON report:\n"
+                f"{err.read_text()[-3000:]}"
+            ) from None
+        if usage.returncode != 0:
+            raise BenchError(
+                f"reconcile exited {usage.returncode}: {summary}\n{err.read_text()[-3000:]}"
+            )
+        return {str(k): int(v) for k, v in summary.items()}
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot give meaningful numbers (a run failed or planned the wrong thing)."""
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def expect(run: ReconcileRun, action: str, count: int) -> None:
+    """Numbers from a run that did something else than planned would be meaningless."""
+    if run.summary.get(action, 0) != count:
+        raise BenchError(f"{run.label}: expected {count} {action}, got {run.plan()}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    try:
+        with ExitStack() as stack:
+            bench = run_bench(args, argv, stack)
+    except (BenchError, RuntimeError) as exc:
+        log(f"error: {exc}")
+        return 1
+    markdown = to_markdown(bench)
+    print(markdown)
+    if args.markdown:
+        args.markdown.write_text(markdown)
+        log(f"Markdown written to {args.markdown}")
+    if args.json:
+        args.json.write_text(to_json(bench))
+        log(f"JSON written to {args.json}")
+    return 0
+
+
+def run_bench(args: argparse.Namespace, argv: Sequence[str], stack: ExitStack) -> Bench:
+    work = Path(tempfile.mkdtemp(prefix="reconciler-bench-"))
+    storage = Path(tempfile.mkdtemp(prefix="reconciler-bench-registry-", dir=registry_parent()))
+    if args.keep:
+        log(f"work directories kept: {work} {storage}")
+    else:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
+        stack.callback(shutil.rmtree, storage, ignore_errors=True)
+    warn_if_busy()
+    with go_gc(REGISTRY_GOGC):
+        registry = start_registry(storage)
+    stack.callback(registry.stop)
+    proxy = start_proxy(registry.url, latency=args.latency)
+    stack.callback(proxy.stop)
+    scale = args.scale > 0
+    layout = Layout.for_total(args.scale, args.repos) if scale else Layout(args.repos, args.aliases)
+
+    log(f"seeding {layout.total} aliases x 2 sources{' (aliases in sync)' if scale else ''}")
+    started = time.monotonic()
+    seeder = Seeder(registry.root)
+    seeder.seed(layout, with_aliases=scale)
+    seed_s = time.monotonic() - started
+    config = work / "manifests.yaml"
+    config.write_text(json.dumps(layout.config(proxy.host), indent=1))  # JSON is YAML
+
+    load_start = load_average()
+    harness = Harness(args, work, registry, proxy, layout, config, has_cache_dir_flag())
+    startup = measure_startup(harness)
+    harness.startup_cpu_s = startup.cpu_s
+    bench = Bench(
+        command=command_line(argv),
+        mode="scale" if scale else "default",
+        latency_s=args.latency,
+        concurrency=args.concurrency,
+        repos=layout.repos,
+        per_repo=layout.per_repo,
+        aliases=layout.total,
+        cache_support="--cache-dir" if harness.cache_dir_flag else "XDG_CACHE_HOME",
+        seed_s=seed_s,
+        startup=startup,
+        machine=machine_info(Path(sys.executable)),
+        load_start=load_start,
+    )
+    log(
+        f"{bench.aliases} aliases through {proxy.host} ({args.latency * 1000:.0f} ms), "
+        f"cache chosen with {bench.cache_support}"
+    )
+    if scale:
+        scale_scenarios(harness, bench)
+    else:
+        default_scenarios(harness, bench, seeder)
+    steady = bench.run("scale-warm") or bench.run("steady")
+    assert steady is not None
+    paths = list(floor_paths(layout, steady.traffic.requests))
+    bench.floors = [harness.floor(c, paths) for c in args.floor.split(",") if c]
+    bench.load_end = load_average()
+    if args.profile is not None:
+        run_profile(harness, args.profile, dry_run=scale)
+    return bench
+
+
+def default_scenarios(h: Harness, bench: Bench, seeder: Seeder) -> None:
+    total = h.layout.total
+    first = h.reconcile("first", "(a) first run, cold cache", cache="warm")
+    expect(first, "create", total)
+    steady = h.reconcile("steady", "(b) steady state, warm cache", cache="warm")
+    expect(steady, "noop", total)
+    cold = h.reconcile("steady-cold", "(b') steady state, cold cache", cache="cold")
+    expect(cold, "noop", total)
+    picks = pick_repushes(h.layout, 0.10)
+    repush(h.registry.url, picks, seeder)
+    bench.repushed_sources = len(picks)
+    bench.drifted_aliases = len({(alias.repository, alias.tag) for alias, _ in picks})
+    drift = h.reconcile("drift", "(c) 10 % of sources re-pushed", cache="warm")
+    expect(drift, "update", bench.drifted_aliases)
+    bench.runs = [first, steady, cold, drift]
+    if h.args.skip_docker or not docker_available():
+        log("docker loop skipped" + ("" if h.args.skip_docker else ": no docker CLI"))
+        return
+    bench.docker = docker_loop(h)
+    if bench.docker.loop.failures == 0:
+        after = h.reconcile("after-docker", "(d) steady, tags rewritten by docker", cache="warm")
+        expect(after, "noop", total)
+        bench.runs.append(after)
+
+
+def scale_scenarios(h: Harness, bench: Bench) -> None:
+    total = h.layout.total
+    cold = h.reconcile("scale-cold", "steady --dry-run, cold cache", cache="warm", dry_run=True)
+    expect(cold, "noop", total)
+    warm = h.reconcile("scale-warm", "steady --dry-run, warm cache", cache="warm", dry_run=True)
+    expect(warm, "noop", total)
+    bench.runs = [cold, warm]
+
+
+def docker_loop(h: Harness) -> DockerRun:
+    log(f"docker manifest loop over {h.layout.total} aliases (sequential, like a shell loop)")
+    registry_cpu, proxy_cpu = h.registry_cpu, self_cpu()
+    registry_before = registry_cpu()
+    h.proxy.reset_counts()
+    loop = run_docker_loop(list(h.layout.aliases()), h.proxy.host, h.work)
+    traffic = h.traffic(registry_cpu() - registry_before, self_cpu() - proxy_cpu)
+    log(
+        f"  {loop.wall_s:.1f} s, {traffic.requests} requests, {traffic.writes} writes"
+        + (f", {loop.failures} failures: {loop.first_error}" if loop.failures else "")
+    )
+    return DockerRun(loop, traffic)
+
+
+def measure_startup(h: Harness) -> Usage:
+    """The cheapest of three `reconcile --help` runs: interpreter start and imports."""
+    runs = [
+        run_measured(
+            [str(RECONCILE), "--help"],
+            env=clean_env(),
+            stdout=h.work / "help.txt",
+            stderr=h.work / "help.err",
+            timeout=120,
+        )
+        for _ in range(3)
+    ]
+    return min(runs, key=lambda u: u.cpu_s)
+
+
+def registry_parent() -> str | None:
+    """tmpfs for the registry's storage when there is one: the registry is harness, not the
+    subject, and this VM's disk needs ~0.2 ms per file operation (30,000 manifests)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+@contextmanager
+def go_gc(value: str) -> Iterator[None]:
+    """GOGC for processes started inside (the registry inherits os.environ)."""
+    previous = os.environ.get("GOGC")
+    os.environ["GOGC"] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["GOGC"]
+        else:
+            os.environ["GOGC"] = previous
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def warn_if_busy() -> None:
+    load = load_average()
+    if load > BUSY_LOAD:
+        log(
+            f"warning: load average {load:.1f} on {os.cpu_count()} CPUs: other work is running,"
+            " and timings will show it"
+        )
+
+
+def has_cache_dir_flag() -> bool:
+    """Whether this build of reconcile has `--cache-dir` (it is being added); without it the
+    cache directory is steered through XDG_CACHE_HOME."""
+    done = subprocess.run(
+        [str(RECONCILE), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        check=False,
+    )
+    return "--cache-dir" in done.stdout
+
+
+def floor_paths(layout: Layout, count: int) -> Iterator[str]:
+    """`count` manifest HEAD paths, alias then sources, alias after alias, cycling."""
+    one_round = [
+        f"/v2/{alias.repository}/manifests/{tag}"
+        for alias in layout.aliases()
+        for tag in (alias.tag, *alias.sources)
+    ]
+    for i in range(max(count, 1)):
+        yield one_round[i % len(one_round)]
+
+
+def run_profile(h: Harness, directory: Path, *, dry_run: bool) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    raw = directory / "steady.collapsed.txt"
+    h.reconcile("profile", "profiled steady run", cache="warm", dry_run=dry_run, profile=raw)
+    summary = summarize(raw)
+    (directory / "steady.summary.txt").write_text(summary)
+    log(f"profile written to {directory}:\n{summary}")
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command that reproduces the numbers: output-only flags are left out."""
+    kept: list[str] = []
+    skip_value = False
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if skip_value:
+            skip_value = False
+        elif name in OUTPUT_FLAGS:
+            skip_value = "=" not in arg
+        elif name != "--keep":
+            kept.append(shlex.quote(arg))
+    return " ".join(["python bench/run.py", *kept])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
