@@ -276,3 +276,28 @@ def test_bulk_reads_replace_per_tag_requests(
     assert steady.out == "Everything up to date (10 aliases).\n"
     assert ecr_registry.requests() == []
     assert calls == Counter({"BatchGetImage": 1, "DescribeRepositories": 1})
+
+
+def test_prune_on_ecr_deletes_the_tag_through_the_ecr_api(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess, seeded: dict[str, str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image")
+    repo = {"prune": True, "aliases": {"10": ["10.10", "10.20"], "11": ["10.20", "10.10"]}}
+    path = tmp_path / "prune.yaml"
+    document = {"registries": {HOST: {"endpoint": ecr_registry.url, "insecure": True}},
+                "repositories": {f"{HOST}/my-image": repo}}  # fmt: skip
+    path.write_text(json.dumps(document))
+    assert Reconcile(capsys, path)().code == 0
+    mirror_into_ecr(ecr_api, ecr_registry, ["10", "11"])  # one store behind both APIs
+
+    del repo["aliases"]["11"]
+    path.write_text(json.dumps(document))
+    calls = count_ecr_calls(monkeypatch)
+    run = Reconcile(capsys, path)()
+    assert run.code == 0, run.out
+    assert "my-image:11 deleted" in run.out
+    assert calls["BatchDeleteImage"] == 1
+    tags = {t for i in ecr_api.describe_images(repositoryName="my-image")["imageDetails"]
+            for t in i.get("imageTags", [])}  # fmt: skip
+    assert "11" not in tags and "10" in tags
