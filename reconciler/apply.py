@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .copy import copy_manifest
-from .errors import GuardError, Interrupted, ReconcileError
+from .copy import CopyOnce
+from .errors import GuardError, Interrupted, ReconcileError, RegistryError
 from .plan import CHANGES, Action, AliasPlan, Plan
 from .prune import delete_alias
 from .registry import RegistryClient
@@ -84,12 +85,18 @@ def apply(
     Once `stop` is set (SIGINT, SIGTERM, --timeout), no new write starts; writes in flight
     finish, and the aliases not written are reported as such."""
     stop = stop or threading.Event()
+    copier = CopyOnce(client_for)
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for, stop), plan.aliases))
+        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for, stop, copier), plan.aliases))
     return Report(outcomes, dry_run=False)
 
 
-def apply_alias(alias: AliasPlan, client_for: ClientFor, stop: threading.Event) -> Outcome:
+def apply_alias(
+    alias: AliasPlan,
+    client_for: ClientFor,
+    stop: threading.Event,
+    copier: CopyOnce | None = None,
+) -> Outcome:
     if not alias.writes:
         return Outcome(alias)
     if stop.is_set():
@@ -105,11 +112,36 @@ def apply_alias(alias: AliasPlan, client_for: ClientFor, stop: threading.Event) 
         if client.ecr and any(c.field == "repository" for c in alias.changes):
             client.ecr.create(target.repository.name)
         assert alias.desired is not None
+        copier = copier or CopyOnce(client_for)
         for copy in alias.copies:  # children first, the index last
-            copy_manifest(client_for, target.repository, copy)
-        client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
+            copier(target.repository, copy)
+        _put_index(client, alias)
     except ReconcileError as exc:
         log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)
         return Outcome(alias, error=exc)
     log.info("%s: %s %s", target.name, alias.action.value, alias.desired.manifest.digest)
     return Outcome(alias, applied=True)
+
+
+_SETTLING = ("MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID")
+
+
+def _put_index(client: RegistryClient, alias: AliasPlan) -> None:
+    """PUT the alias's index. Right after its children were copied, some registries do not
+    see them yet (Nexus; the reference registry while another run copies the same child):
+    that answer is retried a few times with backoff instead of failing the alias."""
+    assert alias.desired is not None
+    target = alias.target
+    for attempt in range(_INDEX_ATTEMPTS):
+        try:
+            client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
+            return
+        except RegistryError as exc:
+            settling = exc.status == 400 and any(code in exc.message for code in _SETTLING)
+            if not (alias.copies and settling) or attempt + 1 == _INDEX_ATTEMPTS:
+                raise
+            log.info("%s: retrying the index after %s (attempt %d)", target.name, exc, attempt + 2)
+            time.sleep(0.2 * 2**attempt)
+
+
+_INDEX_ATTEMPTS = 4

@@ -9,17 +9,40 @@ blobs or manifests; the alias tag is never moved to an index whose children are 
 from __future__ import annotations
 
 import logging
+import threading
 
 from .errors import RegistryError, TransportError
 from .names import RepositoryName
 from .observe import ClientFor, Copy
 from .registry import RegistryClient
 
-__all__ = ["copy_manifest"]
+__all__ = ["CopyOnce", "copy_manifest"]
 
 log = logging.getLogger("reconciler.copy")
 
 _BLOB_ATTEMPTS = 3  # each attempt opens a new upload session: a stream cannot be replayed
+
+
+class CopyOnce:
+    """Copies each manifest into a repository once per run; aliases that share a source wait
+    for the first copy instead of copying again. Copying the same child concurrently made the
+    reference registry rewrite its link files while other aliases' index PUTs read them (and
+    answer 400 DIGEST_INVALID). A failed copy is retried by the next alias that needs it."""
+
+    def __init__(self, client_for: ClientFor) -> None:
+        self._client_for = client_for
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._done: set[tuple[str, str]] = set()
+        self._guard = threading.Lock()
+
+    def __call__(self, home: RepositoryName, copy: Copy) -> None:
+        key = (str(home), copy.digest)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._done:
+                copy_manifest(self._client_for, home, copy)
+                self._done.add(key)
 
 
 def copy_manifest(client_for: ClientFor, home: RepositoryName, copy: Copy) -> None:

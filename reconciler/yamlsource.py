@@ -19,6 +19,7 @@ __all__ = ["Located", "YamlIssue", "load"]
 
 Path = tuple[str | int, ...]
 _NUMERIC_TAGS = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"}
+_PLAIN = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _MAX_NODES = 200_000  # far beyond any real config; stops alias bombs
 
 
@@ -99,6 +100,9 @@ class _Builder:
         if id(node) in ancestors:
             raise YamlIssue("a YAML alias refers to itself", node.start_mark.line + 1)
         inner = ancestors | {id(node)}
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN:
+            # The safe loader would refuse `!!python/...` on a scalar; refuse it here too.
+            raise YamlIssue(f"YAML tag {node.tag!r} is not allowed", node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, inner)
         if isinstance(node, yaml.SequenceNode):

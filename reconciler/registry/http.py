@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import re
+import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -95,7 +96,7 @@ class RegistryClient:
         self.ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
         # One TLS context for every connection: building one costs tens of milliseconds.
-        verify = httpx.create_ssl_context(verify=settings.ca_file or True)
+        verify = _tls_context(settings)
         timeout = httpx.Timeout(settings.timeout_s)
         self._tokens = httpx.Client(verify=verify, timeout=timeout, transport=transport)
         auth = RegistryAuth(
@@ -467,6 +468,19 @@ def _next_page(response: Answer) -> str | None:
 
 _LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,<]*)")
 _LINK_REL = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
+
+
+def _tls_context(settings: ClientSettings) -> ssl.SSLContext:
+    """Certificates verified by default; `ca_file` trusts a private CA for this registry."""
+    if not settings.ca_file:
+        return httpx.create_ssl_context()
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+        raise RegistryError(
+            settings.host, f"cannot use ca_file {settings.ca_file}: {reason}"
+        ) from None
 
 
 def _guarded(chunks: Iterator[bytes], host: str, what: str) -> Iterator[bytes]:

@@ -3,14 +3,20 @@
 Each registry gets its own storage directory, a free port on 127.0.0.1 and two log files:
 the access log (one Apache "combined" line per request, written by distribution on stdout)
 and the server log (logrus text on stderr). Tests inspect traffic through `requests()`.
+
+Registries speak plain HTTP unless started with `tls=make_tls_files(...)`: then they
+serve HTTPS with a certificate for 127.0.0.1 signed by a throwaway test CA (`ca_file`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -22,6 +28,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.support.httpauth import loopback_client
 
@@ -88,6 +98,11 @@ class RegistryProcess:
     server_log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
     _log_offset: int = field(default=0, repr=False)
+    ca_file: Path | None = None  # the test CA's PEM when the registry serves HTTPS
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ca_file is not None else "http"
 
     def __post_init__(self) -> None:
         # Safety net for tests that forget to stop: kill at garbage collection or exit.
@@ -95,8 +110,8 @@ class RegistryProcess:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:43121``."""
-        return f"http://{self.host}"
+        """Base URL, e.g. ``http://127.0.0.1:43121`` (``https://`` with TLS)."""
+        return f"{self.scheme}://{self.host}"
 
     @property
     def port(self) -> int:
@@ -119,7 +134,7 @@ class RegistryProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(self._failure(f"exited with {self.process.returncode}"))
-            if _answers(self.url + "/v2/"):
+            if _answers(self.url + "/v2/", self.ca_file):
                 return
             time.sleep(0.02)
         raise RuntimeError(self._failure(f"did not answer GET /v2/ within {timeout}s"))
@@ -161,7 +176,7 @@ class RegistryProcess:
         if self.process.poll() is not None:
             return
         marker = _SYNC_PREFIX + uuid.uuid4().hex
-        if not _answers(self.url + marker):
+        if not _answers(self.url + marker, self.ca_file):
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -190,11 +205,12 @@ def start_registry(
     auth: Literal["htpasswd", "token"] | None = None,
     users: dict[str, str] | None = None,
     token_server: TokenServer | None = None,
+    tls: TlsFiles | None = None,
 ) -> RegistryProcess:
     """Start a registry in a fresh directory under `tmp` and wait until it answers.
 
     `auth="htpasswd"` needs `users`; `auth="token"` needs a started `token_server`,
-    whose users then become the registry's `users`.
+    whose users then become the registry's `users`. With `tls` the registry serves HTTPS.
     """
     _require_binary()
     workdir = Path(tempfile.mkdtemp(prefix="registry-", dir=tmp))
@@ -205,7 +221,7 @@ def start_registry(
     # registry binds it; retrying with a new port makes that race harmless.
     last_error: RuntimeError | None = None
     for _attempt in range(3):
-        registry = _launch(workdir, settings, known_users)
+        registry = _launch(workdir, settings, known_users, tls)
         try:
             registry.wait_ready()
             # The readiness probe is harness traffic; tests should see an empty log.
@@ -221,12 +237,14 @@ def start_registry(
     raise last_error
 
 
-def _launch(workdir: Path, auth: dict[str, Any], users: dict[str, str]) -> RegistryProcess:
+def _launch(
+    workdir: Path, auth: dict[str, Any], users: dict[str, str], tls: TlsFiles | None
+) -> RegistryProcess:
     host = f"127.0.0.1:{free_port()}"
     root = workdir / "storage"
     root.mkdir(exist_ok=True)
     config_path = workdir / "config.yml"
-    config_path.write_text(yaml.safe_dump(_config(host, root, auth), sort_keys=False))
+    config_path.write_text(yaml.safe_dump(_config(host, root, auth, tls), sort_keys=False))
     access_log = workdir / "access.log"
     server_log = workdir / "registry.log"
     # Fresh files per launch, so a failed earlier attempt cannot confuse this one.
@@ -247,10 +265,13 @@ def _launch(workdir: Path, auth: dict[str, Any], users: dict[str, str]) -> Regis
         access_log_path=access_log,
         server_log_path=server_log,
         process=process,
+        ca_file=tls.ca_path if tls is not None else None,
     )
 
 
-def _config(host: str, root: Path, auth: dict[str, Any]) -> dict[str, Any]:
+def _config(
+    host: str, root: Path, auth: dict[str, Any], tls: TlsFiles | None = None
+) -> dict[str, Any]:
     """The registry configuration; quiet, deterministic and without background jobs."""
     config: dict[str, Any] = {
         "version": 0.1,
@@ -266,6 +287,8 @@ def _config(host: str, root: Path, auth: dict[str, Any]) -> dict[str, Any]:
     }
     if auth:
         config["auth"] = auth
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls.cert_path), "key": str(tls.key_path)}
     return config
 
 
@@ -340,15 +363,103 @@ def _kill_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _answers(url: str) -> bool:
-    """Whether anything HTTP answers at `url` (status is irrelevant)."""
+def _answers(url: str, ca_file: Path | None = None) -> bool:
+    """Whether anything HTTP answers at `url` (status is irrelevant); HTTPS is verified
+    against `ca_file`."""
     try:
         # Short timeout: something that accepts but never answers is "not ready yet".
-        with loopback_client(timeout=0.5) as client:
+        with _probe_client(ca_file) as client:
             client.get(url)
     except httpx.TransportError:
         return False
     return True
+
+
+def _probe_client(ca_file: Path | None) -> httpx.Client:
+    if ca_file is None:
+        return loopback_client(timeout=0.5)
+    return httpx.Client(timeout=0.5, trust_env=False, verify=ca_context(ca_file))
+
+
+# -- TLS with a throwaway CA ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files: a test CA, and a server certificate for 127.0.0.1/localhost it signed."""
+
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+
+
+def make_tls_files(directory: Path, name: str = "reconciler test CA") -> TlsFiles:
+    """Create a CA (valid for a day) and a server certificate for 127.0.0.1 and localhost."""
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    ca = (
+        _certificate(ca_name, ca_name, ca_key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    server = (
+        _certificate(subject, ca_name, key.public_key(), now)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "key.pem")
+    files.ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.cert_path.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files.key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+def ca_context(ca_file: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts only `ca_file`."""
+    return ssl.create_default_context(cafile=str(ca_file))
+
+
+def _certificate(
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey, now: dt.datetime
+) -> x509.CertificateBuilder:
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+
+
+def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _is_sync(request: LoggedRequest) -> bool:

@@ -1,0 +1,669 @@
+"""Security promises, checked against real registries:
+
+- a recognisable password never appears in anything the tool prints or writes, in any form
+  (plain, `base64(user:password)`, base64 at any alignment), at any verbosity, in any output
+  format, with right and wrong passwords and with the registry down;
+- `Authorization` never goes to another host on a redirect (blob downloads redirected to a
+  "storage" server on another loopback address);
+- a token realm is asked for exactly the scopes the run needs (pull, or pull,push to write),
+  and never gets credentials over plain HTTP unless the registry is marked `insecure`;
+- TLS is verified by default, a registry's `ca_file` is trusted, and a failure is one clear
+  line naming the registry;
+- YAML is loaded safely: Python tags are a config error and never run anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from tests.conftest import BASIC_USERS, TOKEN_USERS
+from tests.support.dockercli import docker_login_config
+from tests.support.httpauth import RegistryAuth
+from tests.support.images import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_MANIFEST,
+    PushedImage,
+    canonical_json,
+    get_manifest,
+    layer_blob,
+    push_image,
+    put_manifest,
+    registry_client,
+    upload_blob,
+)
+from tests.support.proxy import Fault, ProxyRequest, start_proxy
+from tests.support.registry import (
+    RegistryProcess,
+    TlsFiles,
+    ca_context,
+    make_tls_files,
+    start_registry,
+)
+from tests.support.tokenserver import TokenServer
+
+from .cli import Reconcile, Run
+
+RECONCILE = str(Path(sys.executable).parent / "reconcile")
+USER = "canary-user"
+SECRET = "S3cret-Canary-91b7"
+WRONG = "Wr0ng-Canary-5e2d"
+
+
+# -- what must never be seen ------------------------------------------------------------------
+
+
+def secret_forms(password: str, user: str = USER) -> list[str]:
+    """The password as it could leak: plain, in a Basic header, and base64-encoded inside any
+    longer text (each of the three alignments has a stable core)."""
+    forms = {password, base64.b64encode(f"{user}:{password}".encode()).decode()}
+    for pad in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(b"\0" * pad + password.encode()).decode()
+            forms.add(text[4 if pad else 0 : -4])
+    return sorted(forms)
+
+
+def assert_nothing_leaks(texts: dict[str, str | bytes], *passwords: str) -> None:
+    for password in passwords:
+        for form in secret_forms(password):
+            for where, text in texts.items():
+                haystack = text if isinstance(text, str) else text.decode("latin-1")
+                assert form not in haystack, f"{form!r} (from {password!r}) leaked in {where}"
+    for where, text in texts.items():
+        if isinstance(text, str):
+            assert "Traceback" not in text, where
+            assert "eyJ" not in text, f"something like a JWT in {where}"  # tokens are secrets too
+
+
+def written_files(*roots: Path) -> dict[str, str | bytes]:
+    return {str(p): p.read_bytes() for root in roots for p in root.rglob("*") if p.is_file()}
+
+
+# -- registries that know the canary password ---------------------------------------------------
+
+
+@dataclass
+class Canary:
+    registry: RegistryProcess
+    token_server: TokenServer | None
+    repo: str
+
+
+@pytest.fixture(params=["basic", "token"])
+def canary(request: pytest.FixtureRequest, tmp_path: Path, repo_name: str) -> Iterator[Canary]:
+    users = {USER: SECRET}
+    server = None
+    if request.param == "token":
+        server = TokenServer(tmp_path / "token-server", users=users).start()
+        registry = start_registry(tmp_path, auth="token", token_server=server)
+    else:
+        registry = start_registry(tmp_path, auth="htpasswd", users=users)
+    try:
+        for tag, platform in (("1.1", "linux/amd64"), ("1.2", "linux/arm64")):
+            push_image(registry.url, repo_name, tag, platform=platform, auth=(USER, SECRET))
+        yield Canary(registry, server, repo_name)
+    finally:
+        registry.stop()
+        if server is not None:
+            server.stop()
+
+
+def canary_config(path: Path, c: Canary) -> Path:
+    path.write_text(json.dumps({
+        "registries": {c.registry.host: {"insecure": True, "timeout": 5}},
+        "repositories": {f"{c.registry.host}/{c.repo}": {"aliases": {
+            "1": ["1.1", "1.2"], "2": {"sources": ["1.2"], "media_type": "oci"},
+        }}},
+    }))  # fmt: skip
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current directory: anything the CLI writes there is checked too."""
+    path = tmp_path / "cwd"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path
+
+
+def test_the_password_never_appears_in_output_logs_errors_or_files(
+    canary: Canary, tmp_path: Path, docker_config: Path, workdir: Path, isolated_cache: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    config = canary_config(tmp_path / "manifests.yaml", canary)
+    run = Reconcile(capfd, config)  # capfd: file descriptors, so child processes count too
+    metrics = tmp_path / "metrics" / "reconcile.prom"
+    metrics.parent.mkdir()
+    ref = f"{canary.registry.host}/{canary.repo}:1"
+    outputs: dict[str, str | bytes] = {}
+
+    def record(name: str, result: Run) -> Run:
+        outputs[f"{name} stdout"], outputs[f"{name} stderr"] = result.out, result.err
+        return result
+
+    docker_login_config(docker_config, canary.registry.host, USER, SECRET)
+    applied = record("apply -vv json logs", run("-vv", "--log-format", "json", "--output", "json"))
+    assert applied.code == 0, applied.out + applied.err
+    assert {a["action"] for a in applied.json["aliases"]} == {"create"}
+    for flags in (["-v"], ["-vv"], ["-vv", "--output", "json"], ["-vv", "--dry-run"],
+                  ["-vv", "--dry-run", "--output", "markdown"],
+                  ["-vv", "--metrics-file", str(metrics)]):  # fmt: skip
+        assert record(" ".join(flags), run(*flags)).code == 0
+    commands = [
+        ["inspect", ref, "-vv"],
+        ["inspect", ref, "--raw"],
+        ["resolve", ref, "--platform", "linux/arm64", "-vv", "--output", "json"],
+    ]
+    for command in commands:
+        result = Reconcile(capfd)(*command, "-f", str(config))
+        assert record(" ".join(command), result).code == 0, result.err
+
+    docker_login_config(docker_config, canary.registry.host, USER, WRONG)
+    for flags in (["-vv"], ["-vv", "--output", "json"], ["--dry-run"],
+                  ["-vv", "--log-format", "json", "--metrics-file", str(metrics)]):  # fmt: skip
+        refused = record("wrong password " + " ".join(flags), run(*flags))
+        assert refused.code == 1
+        assert canary.registry.host in refused.out + refused.err
+    assert "authentication" in outputs["wrong password -vv stdout"] or (
+        "refused the configured credentials" in outputs["wrong password -vv stdout"]
+    )
+
+    docker_login_config(docker_config, canary.registry.host, USER, SECRET)
+    if canary.token_server is not None:
+        canary.token_server.stop()
+        realm_down = record("token service down", run("-vv", "--output", "json", "--no-cache"))
+        assert realm_down.code == 1 and "token service" in realm_down.out + realm_down.err
+    canary.registry.stop()
+    down = record("registry down", run("-vv", "--output", "json", "--no-cache"))
+    assert down.code == 1 and "cannot connect" in down.out + down.err
+
+    outputs.update(written_files(metrics.parent, isolated_cache, workdir))
+    assert str(metrics) in outputs and any("sha256" in name for name in outputs)
+    assert_nothing_leaks(outputs, SECRET, WRONG)
+
+
+def test_the_real_process_prints_no_password_either(
+    canary: Canary, tmp_path: Path, docker_config: Path
+) -> None:
+    """The console script itself, so that nothing escapes the in-process capture."""
+    config = canary_config(tmp_path / "manifests.yaml", canary)
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    texts: dict[str, str | bytes] = {}
+    for password in (WRONG, SECRET):
+        docker_login_config(docker_config, canary.registry.host, USER, password)
+        done = subprocess.run(
+            [RECONCILE, "-f", str(config), "-vv", "--log-format", "json", "--output", "json"],
+            capture_output=True, text=True, env=env, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == (0 if password == SECRET else 1), done.stderr
+        texts[f"{password} stdout"], texts[f"{password} stderr"] = done.stdout, done.stderr
+    assert_nothing_leaks(texts, SECRET, WRONG)
+
+
+# -- redirects to blob storage ----------------------------------------------------------------
+
+
+@dataclass
+class Storage:
+    """A fake object store on another loopback address: serves blobs by digest, records
+    every request's headers. `/hop/<digest>` redirects once more, to `/blob/<digest>`."""
+
+    blobs: dict[str, bytes]
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+
+    @property
+    def origin(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+
+class _StorageHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        storage = cast(Storage, cast(Any, self.server).storage)
+        with storage.lock:
+            storage.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+        path = self.path.split("?", 1)[0]
+        kind, _, digest = path.strip("/").partition("/")
+        if kind == "hop":
+            self.send_response(302)
+            self.send_header("Location", f"/blob/{digest}?X-Signature=made-up")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = storage.blobs.get(digest)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def storage() -> Iterator[Storage]:
+    store = Storage({})
+    server = ThreadingHTTPServer(("127.0.0.2", 0), _StorageHandler)
+    server.daemon_threads = True
+    cast(Any, server).storage = store
+    store.server = server
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield store
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def redirect_blobs(storage: Storage, sent: list[str], location: str | None = None) -> Any:
+    """Answer authenticated blob GETs with a 307 to `storage` (as registries backed by object
+    storage do); anonymous ones go on to the registry, which challenges them."""
+
+    def hook(request: ProxyRequest) -> Fault | None:
+        if request.method != "GET" or request.kind != "blobs":
+            return None
+        authorization = request.header("Authorization")
+        if authorization is None:
+            return None
+        sent.append(authorization.split(" ", 1)[0])
+        digest = request.path.split("?", 1)[0].rsplit("/", 1)[1]
+        target = location or f"{storage.origin}/hop/{digest}?X-Signature=made-up"
+        return Fault.respond(307, headers={"Location": target})
+
+    return hook
+
+
+@pytest.fixture(params=["basic_registry", "token_registry"])
+def authenticated(request: pytest.FixtureRequest, repo_name: str) -> tuple[RegistryProcess, str]:
+    registry: RegistryProcess = request.getfixturevalue(request.param)
+    password = (TOKEN_USERS if request.param == "token_registry" else BASIC_USERS)["alice"]
+    for tag, platform in (("1.1", "linux/amd64"), ("1.2", "linux/arm64")):
+        push_image(registry.url, repo_name, tag, platform=platform, auth=("alice", password))
+    return registry, password
+
+
+def blob(registry: RegistryProcess, repo: str, digest: str, password: str) -> bytes:
+    with registry_client(registry.url, ("alice", password)) as client:
+        response = client.get(f"/v2/{repo}/blobs/{digest}", follow_redirects=True)
+    response.raise_for_status()
+    return response.content
+
+
+def configs_of(registry: RegistryProcess, repo: str, password: str) -> dict[str, bytes]:
+    """The image config blobs of the two sources, by digest: what the storage serves."""
+    out = {}
+    for tag in ("1.1", "1.2"):
+        raw, _, _ = get_manifest(registry.url, repo, tag, auth=("alice", password))
+        digest = json.loads(raw)["config"]["digest"]
+        out[digest] = blob(registry, repo, digest, password)
+    return out
+
+
+def proxied_config(path: Path, host: str, repo: str) -> Path:
+    path.write_text(json.dumps({
+        "registries": {host: {"insecure": True, "timeout": 10}},
+        "repositories": {f"{host}/{repo}": {"aliases": {"1": ["1.1", "1.2"]}}},
+    }))  # fmt: skip
+    return path
+
+
+def test_authorization_is_never_sent_to_the_storage_a_blob_redirects_to(
+    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    registry, password = authenticated
+    storage.blobs.update(configs_of(registry, repo_name, password))
+    sent: list[str] = []
+    with start_proxy(registry.url, fault=redirect_blobs(storage, sent)) as proxy:
+        docker_login_config(docker_config, proxy.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+        result = run("--no-cache", "-vv")
+    assert result.code == 0, result.out + result.err
+    assert "created" in result.out
+    # the registry side was authenticated, every redirected request included ...
+    assert sent and set(sent) <= {"Basic", "Bearer"}
+    # ... and the storage, two hops away, never saw any of it
+    assert {path.split("/")[1] for path, _ in storage.seen} == {"hop", "blob"}
+    assert len(storage.seen) == 2 * len(storage.blobs)
+    for path, headers in storage.seen:
+        assert "authorization" not in headers and "cookie" not in headers, (path, headers)
+        assert password not in path
+
+
+def test_a_redirect_to_wrong_bytes_is_an_alias_error_and_nothing_is_written(
+    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    registry, password = authenticated
+    storage.blobs.update({d: b'{"os":"linux","architecture":"evil"}' for d in
+                          configs_of(registry, repo_name, password)})  # fmt: skip
+    with start_proxy(registry.url, fault=redirect_blobs(storage, [])) as proxy:
+        docker_login_config(docker_config, proxy.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+        registry.clear_log()
+        result = run("--no-cache", "--output", "json")
+    assert result.code == 1
+    [alias] = result.json["aliases"]
+    assert alias["action"] == "error" and "digest mismatch" in alias["message"]
+    assert registry.writes() == []
+
+
+def test_a_malformed_redirect_is_an_alias_error(
+    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    registry, password = authenticated
+    with start_proxy(registry.url, fault=redirect_blobs(storage, [], "http://[::1")) as proxy:
+        docker_login_config(docker_config, proxy.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+        registry.clear_log()
+        result = run("--no-cache", "--output", "json")
+    assert result.code == 1 and "Traceback" not in result.err
+    [alias] = result.json["aliases"]
+    assert alias["action"] == "error" and alias["message"].startswith(f"{proxy.host}: ")
+    assert registry.writes() == [] and storage.seen == []
+
+
+# -- token realms -------------------------------------------------------------------------------
+
+
+def two_repositories(
+    path: Path, registry: RegistryProcess, repos: list[str], settings: dict[str, Any]
+) -> Path:
+    path.write_text(json.dumps({
+        "registries": {registry.host: settings},
+        "repositories": {f"{registry.host}/{r}": {"aliases": {"1": ["1.1", "1.2"]}}
+                         for r in repos},
+    }))  # fmt: skip
+    return path
+
+
+def test_the_token_realm_is_asked_only_for_the_scopes_the_run_needs(
+    token_registry: RegistryProcess, token_server: TokenServer, repo_name: str, tmp_path: Path,
+    docker_config: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    password = TOKEN_USERS["alice"]
+    repos = [f"{repo_name}/a", f"{repo_name}/b"]
+    for repo in repos:
+        for tag, platform in (("1.1", "linux/amd64"), ("1.2", "linux/arm64")):
+            push_image(token_registry.url, repo, tag, platform=platform, auth=("alice", password))
+    docker_login_config(docker_config, token_registry.host, "alice", password)
+    config = two_repositories(tmp_path / "m.yaml", token_registry, repos, {"insecure": True})
+    run = Reconcile(capsys, config)
+
+    token_server.clear_requests()
+    assert run("--dry-run").code == 0
+    assert scopes_asked(token_server) == {f"repository:{r}:pull" for r in repos}
+
+    token_server.clear_requests()
+    assert run().code == 0
+    assert scopes_asked(token_server) == {
+        f"repository:{r}:{actions}" for r in repos for actions in ("pull", "pull,push")
+    }
+
+
+def scopes_asked(server: TokenServer) -> set[str]:
+    requests = list(server.requests)
+    assert requests, "no token was requested"
+    for request in requests:
+        assert len(request.scopes) == 1, request  # one repository, one action set per token
+        assert request.service == server.service and request.username == "alice", request
+        assert request.status == 200, request
+    # Registries list a scope's actions in no fixed order (`push,pull` or `pull,push`).
+    return {canonical_scope(request.scopes[0]) for request in requests}
+
+
+def canonical_scope(scope: str) -> str:
+    name, _, actions = scope.rpartition(":")
+    return f"{name}:{','.join(sorted(actions.split(',')))}"
+
+
+def test_credentials_are_not_sent_to_a_plain_http_token_realm_unless_insecure(
+    token_registry: RegistryProcess, token_server: TokenServer, repo_name: str, tmp_path: Path,
+    docker_config: Path, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    password = TOKEN_USERS["alice"]
+    for tag, platform in (("1.1", "linux/amd64"), ("1.2", "linux/arm64")):
+        push_image(token_registry.url, repo_name, tag, platform=platform, auth=("alice", password))
+    docker_login_config(docker_config, token_registry.host, "alice", password)
+    settings = {"endpoint": token_registry.url}  # plain HTTP, not marked insecure
+    config = two_repositories(tmp_path / "m.yaml", token_registry, [repo_name], settings)
+    token_server.clear_requests()
+    result = Reconcile(capsys, config)("--output", "json")
+    assert result.code == 1
+    [alias] = result.json["aliases"]
+    assert alias["action"] == "error"
+    assert "refusing to send credentials over plain HTTP" in alias["message"]
+    assert token_server.requests == []  # the realm got nothing at all
+
+
+# -- TLS ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class TlsRegistry:
+    registry: RegistryProcess
+    files: TlsFiles
+    repo: str
+
+
+def push_over_tls(client: httpx.Client, repo: str, tag: str, platform: str) -> PushedImage:
+    """A one-layer Docker image, pushed with a client that trusts the test CA."""
+    os_name, arch = platform.split("/")
+    layer, diff_id = layer_blob(f"{repo}:{tag}".encode())
+    config = canonical_json({"architecture": arch, "os": os_name,
+                             "rootfs": {"type": "layers", "diff_ids": [diff_id]}})  # fmt: skip
+    config_digest, layer_digest = (
+        upload_blob(client, repo, config),
+        upload_blob(client, repo, layer),
+    )
+    raw = canonical_json({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": {"mediaType": DOCKER_CONFIG, "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": DOCKER_LAYER, "digest": layer_digest, "size": len(layer)}],
+    })  # fmt: skip
+    digest = put_manifest(client, repo, tag, raw, DOCKER_MANIFEST)
+    return PushedImage(digest, DOCKER_MANIFEST, len(raw), raw, config_digest, layer_digest,
+                       platform)  # fmt: skip
+
+
+@pytest.fixture
+def tls_registry(tmp_path: Path, repo_name: str) -> Iterator[TlsRegistry]:
+    """An HTTPS registry (test CA) that wants Basic credentials: the canary's."""
+    files = make_tls_files(tmp_path / "tls")
+    registry = start_registry(tmp_path, auth="htpasswd", users={USER: SECRET}, tls=files)
+    try:
+        with httpx.Client(base_url=registry.url, verify=ca_context(files.ca_path),
+                          auth=RegistryAuth(USER, SECRET), trust_env=False) as client:  # fmt: skip
+            push_over_tls(client, repo_name, "1.1", "linux/amd64")
+            push_over_tls(client, repo_name, "1.2", "linux/arm64")
+        yield TlsRegistry(registry, files, repo_name)
+    finally:
+        registry.stop()
+
+
+def tls_config(path: Path, t: TlsRegistry, settings: dict[str, Any]) -> Path:
+    path.write_text(json.dumps({
+        "registries": {t.registry.host: settings},
+        "repositories": {f"{t.registry.host}/{t.repo}": {"aliases": {"1": ["1.1", "1.2"]}}},
+    }))  # fmt: skip
+    return path
+
+
+def test_tls_is_verified_by_default_and_fails_clearly(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    config = tls_config(tmp_path / "m.yaml", tls_registry, {})
+    tls_registry.registry.clear_log()
+    result = Reconcile(capsys, config)("--output", "json")
+    assert result.code == 1
+    [alias] = result.json["aliases"]
+    assert alias["action"] == "error"
+    assert alias["message"].startswith(f"{tls_registry.registry.host}: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in alias["message"], alias["message"]
+    assert "Traceback" not in result.err
+    assert tls_registry.registry.requests() == []  # no request got through the handshake
+    assert_nothing_leaks({"stdout": result.out, "stderr": result.err}, SECRET)
+
+
+def test_a_ca_file_from_another_ca_is_not_trusted(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    other = make_tls_files(tmp_path / "other-ca", "some other CA")
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    config = tls_config(tmp_path / "m.yaml", tls_registry, {"ca_file": str(other.ca_path)})
+    result = Reconcile(capsys, config)("--output", "json")
+    assert result.code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.json["aliases"][0]["message"]
+
+
+def test_the_registry_ca_file_is_trusted_and_basic_auth_works_over_https(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    settings = {"ca_file": str(tls_registry.files.ca_path)}  # not insecure: HTTPS
+    run = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, settings))
+    first = run("-vv")
+    assert first.code == 0, first.out + first.err
+    assert "created" in first.out
+    second = run()
+    assert (second.code, second.out) == (0, "Everything up to date (1 alias).\n")
+    assert {r.user_agent for r in tls_registry.registry.requests()}  # really went over HTTPS
+    assert_nothing_leaks({"first": first.out + first.err, "second": second.out + second.err},
+                         SECRET)  # fmt: skip
+
+
+def test_a_missing_ca_file_is_a_clear_error(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    missing = tmp_path / "no-such-ca.pem"
+    config = tls_config(tmp_path / "m.yaml", tls_registry, {"ca_file": str(missing)})
+    result = Reconcile(capsys, config)("--dry-run")
+    assert result.code == 1
+    assert str(missing) in result.out + result.err
+    assert "Traceback" not in result.err
+
+
+def test_ca_file_uses_no_deprecated_httpx_api(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    settings = {"ca_file": str(tls_registry.files.ca_path)}
+    run = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, settings))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        result = run("--dry-run")
+    assert result.code in (0, 1)
+
+
+# -- YAML is loaded safely ------------------------------------------------------------------
+
+PYTHON_TAGS = [
+    "!!python/object/apply:os.system ['touch {marker}']",
+    "!!python/object/new:subprocess.Popen [['touch', '{marker}']]",
+    "!!python/object/apply:os.system 'touch {marker}'",
+    "!!python/name:os.system",
+    "!!python/object:reconciler.config.Config {{}}",
+    "!!python/module:os",
+]
+
+
+def tagged_config(tmp_path: Path, value: str) -> Path:
+    config = tmp_path / "manifests.yaml"
+    config.write_text(f'repositories:\n  localhost:5000/app:\n    aliases:\n      "1": {value}\n')
+    return config
+
+
+@pytest.mark.parametrize("tag", PYTHON_TAGS)
+@pytest.mark.parametrize("command", [[], ["validate"]], ids=["run", "validate"])
+def test_python_yaml_tags_are_a_config_error_and_run_nothing(
+    tag: str, command: list[str], tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    marker = tmp_path / "pwned"
+    config = tagged_config(tmp_path, tag.format(marker=marker))
+    result = Reconcile(capsys)(*command, "-f", str(config))
+    assert result.code == 1
+    assert f"reconcile: error: {config}:4" in result.err, result.err
+    assert "Traceback" not in result.err
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "tag", ["!!python/name:os.system", "!!python/module:os", "!!python/object/apply:os.system 'x'"]
+)
+def test_a_python_tag_on_a_value_is_named_in_the_error(
+    tag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = Reconcile(capsys)("validate", "-f", str(tagged_config(tmp_path, tag)))
+    assert result.code == 1
+    assert "could not determine a constructor" in result.err and "python/" in result.err
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '!!python/object/apply:os.system ["1.1", "1.2"]',
+        '!!python/object:collections.OrderedDict {sources: ["1.1"]}',
+    ],
+    ids=["sequence", "mapping"],
+)
+def test_a_python_tag_on_a_list_or_mapping_is_a_config_error(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = Reconcile(capsys)("validate", "-f", str(tagged_config(tmp_path, value)))
+    assert result.code == 1, result.out
+    assert "python/object" in result.err
+
+
+# An "exponential entity" document: every level lists the previous one ten times (10^8 nodes).
+BOMB = "\n".join(
+    [
+        'l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+        *(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 8)),
+        "repositories: {}",
+        "",
+    ]
+)
+LIMITED = """\
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from reconciler.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "manifests.yaml"
+    config.write_text(BOMB)
+    done = subprocess.run(
+        [sys.executable, "-c", LIMITED, "validate", "-f", str(config)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert f"{config}:" in done.stderr and "too large" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
