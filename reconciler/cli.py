@@ -16,7 +16,6 @@ from typing import Any, NoReturn
 
 from . import __version__, logs, platforms
 from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from .commands.import_ import import_command
 from .commands.inspect import inspect
 from .commands.remote import DEFAULT_CONFIG
 from .commands.resolve import resolve_command
@@ -395,6 +394,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             stdout=out,
         )
     if args.command == "import":
+        from .commands.import_ import import_command  # loaded only for this command
+
         return import_command(
             args.references, file=args.file, insecure=args.insecure, stdout=out, stderr=sys.stderr
         )

@@ -13,8 +13,6 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from deepdiff import DeepDiff
-
 from . import platforms
 from .config import AliasTarget
 from .desired import DesiredIndex, build_index
@@ -225,6 +223,8 @@ def _diff(
     differing key, in a stable order."""
     if live == desired:  # the steady state: equal views need no structural diff
         return ()
+    from deepdiff import DeepDiff  # imported on first drift: a steady-state run skips its cost
+
     sources = {e.descriptor.digest: e.source for e in index.entries}
     tree = DeepDiff(dict(live), dict(desired), view="tree")
     changes = [
