@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from . import __version__, logs, platforms
 from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -313,30 +313,35 @@ def _add_schema(commands: Any) -> None:
     _add_common(parser, top=False)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+T = TypeVar("T")
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`."""
+
+    def convert(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return value
+
+    return convert
+
+
+_positive, _non_negative = _at_least(1), _at_least(0)
 
 
 def _pattern(text: str) -> Pattern:
-    try:
-        return Pattern.parse(text)
-    except SelectionError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
+    return _selection(Pattern.parse, text)
 
 
 def _shard(text: str) -> Shard:
+    return _selection(Shard.parse, text)
+
+
+def _selection(parse: Callable[[str], T], text: str) -> T:
     try:
-        return Shard.parse(text)
+        return parse(text)
     except SelectionError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
