@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests check behaviour, not speed: on a loaded 2-core CI machine an example may take
+# longer than hypothesis's default 200 ms deadline, which would make the suite flaky.
+settings.register_profile("reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("reconciler")
 
 from tests.support.registry import RegistryProcess, start_registry
 from tests.support.tokenserver import TokenServer

@@ -308,12 +308,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         elif fault is not None and fault.action == "respond":
             self._discard_body()
-            self._respond(fault)
             state.answered(request, fault.status, fault)
+            self._respond(fault)
         else:
+            # Counted before the answer goes out: a client that has read it sees it counted.
             limit = fault.after_bytes if fault and fault.action == "truncate" else None
-            status = self._forward(limit)
-            state.answered(request, status, fault)
+            self._forward(limit, lambda status: state.answered(request, status, fault))
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_OPTIONS = _proxy
 
@@ -345,14 +345,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- forwarding ------------------------------------------------------------------------
 
-    def _forward(self, truncate_after: int | None) -> int:
-        """Send the request upstream and relay the answer; returns the status sent back."""
+    def _forward(self, truncate_after: int | None, record: Callable[[int], None]) -> int:
+        """Send the request upstream and relay the answer; `record` gets the status first."""
         try:
             response = self._exchange()
         except (OSError, http.client.HTTPException) as exc:
             self._drop_upstream()
+            record(502)
             self._respond(Fault.respond(502, body=f"proxy: upstream failed: {exc}\n".encode()))
             return 502
+        record(response.status)
         try:
             self._relay(response, truncate_after)
         except OSError:  # the client went away; the upstream answer is abandoned
