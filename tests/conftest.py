@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.registry import RegistryProcess, start_registry
+from tests.support.tokenserver import TokenServer
+
 # Property tests check behaviour, not speed: on a loaded 2-core CI machine an example may take
 # longer than hypothesis's default 200 ms deadline, which would make the suite flaky.
 settings.register_profile("reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("reconciler")
-
-from tests.support.registry import RegistryProcess, start_registry
-from tests.support.tokenserver import TokenServer
 
 BASIC_USERS = {"alice": "s3cret-Alice-pw"}
 TOKEN_USERS = {"alice": "s3cret-Alice-pw"}
