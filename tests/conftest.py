@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.motoserver import MotoServer, start_moto
 from tests.support.registry import RegistryProcess, start_registry
 from tests.support.tokenserver import TokenServer
 
@@ -54,6 +55,15 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(path))
     return path / "reconciler"
+
+
+@pytest.fixture(scope="module")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's server standing in for the ECR API: one per module (it takes about a second to
+    start); tests reset it before use."""
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from tests.support.motoserver import (
     MOTO_TOKEN_EXPIRY,
     MotoServer,
     aws_env,
-    start_moto,
 )
 from tests.support.registry import free_port
 
@@ -49,14 +48,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """One server per module (it takes about a second to start), reset before each test."""
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

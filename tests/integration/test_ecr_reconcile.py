@@ -23,7 +23,6 @@ from tests.support.motoserver import (
     MOTO_TOKEN_EXPIRY,
     MotoServer,
     aws_env,
-    start_moto,
 )
 from tests.support.registry import RegistryProcess, start_registry
 
@@ -34,13 +33,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("docker_config")]
 REGION = "ap-northeast-1"
 HOST = f"{MOTO_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 AWS_AUTH = ("AWS", MOTO_PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
