@@ -25,11 +25,10 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.httpauth import loopback_client
-from tests.support.registry import free_port
+from tests.support.registry import answers, free_port, stop_process
 
 MOTO_ACCOUNT = "123456789012"
 MOTO_PASSWORD = f"{MOTO_ACCOUNT}-auth-token"
@@ -46,7 +45,7 @@ class MotoServer:
     process: subprocess.Popen[bytes] = field(repr=False)
 
     def __post_init__(self) -> None:
-        self._finalizer = weakref.finalize(self, _kill, self.process)
+        self._finalizer = weakref.finalize(self, stop_process, self.process)
 
     def stop(self) -> None:
         """Terminate the server and wait for it; idempotent."""
@@ -71,7 +70,7 @@ class MotoServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(self._failure(f"exited with {self.process.returncode}"))
-            if _answers(self.url + "/moto-api/"):
+            if answers(self.url + "/moto-api/"):
                 return
             time.sleep(0.05)
         raise RuntimeError(self._failure(f"did not answer within {timeout}s"))
@@ -156,23 +155,3 @@ def aws_env(
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     return home
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def _answers(url: str) -> bool:
-    try:
-        with loopback_client(timeout=0.5) as client:
-            client.get(url)
-    except httpx.TransportError:
-        return False
-    return True

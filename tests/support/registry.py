@@ -106,7 +106,7 @@ class RegistryProcess:
 
     def __post_init__(self) -> None:
         # Safety net for tests that forget to stop: kill at garbage collection or exit.
-        self._finalizer = weakref.finalize(self, _kill_process, self.process)
+        self._finalizer = weakref.finalize(self, stop_process, self.process)
 
     @property
     def url(self) -> str:
@@ -134,7 +134,7 @@ class RegistryProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(self._failure(f"exited with {self.process.returncode}"))
-            if _answers(self.url + "/v2/", self.ca_file):
+            if answers(self.url + "/v2/", self.ca_file):
                 return
             time.sleep(0.02)
         raise RuntimeError(self._failure(f"did not answer GET /v2/ within {timeout}s"))
@@ -176,7 +176,7 @@ class RegistryProcess:
         if self.process.poll() is not None:
             return
         marker = _SYNC_PREFIX + uuid.uuid4().hex
-        if not _answers(self.url + marker, self.ca_file):
+        if not answers(self.url + marker, self.ca_file):
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -352,7 +352,8 @@ def _registry_command(config_path: Path) -> list[str]:
     return ["setpriv", "--pdeathsig", "TERM", "--", *command]
 
 
-def _kill_process(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; a process that already exited is left alone."""
     if process.poll() is not None:
         return
     process.terminate()
@@ -363,7 +364,7 @@ def _kill_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _answers(url: str, ca_file: Path | None = None) -> bool:
+def answers(url: str, ca_file: Path | None = None) -> bool:
     """Whether anything HTTP answers at `url` (status is irrelevant); HTTPS is verified
     against `ca_file`."""
     try:
