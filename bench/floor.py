@@ -29,6 +29,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from reconciler.registry.transport import LeanTransport
+
 __all__ = ["CLIENTS", "main"]
 
 ACCEPT = ", ".join(
@@ -96,6 +98,29 @@ def run_httpx_per_thread(url: str, paths: Sequence[str], concurrency: int) -> in
             client.close()
 
 
+def run_httpx_lean(url: str, paths: Sequence[str], concurrency: int) -> int:
+    """One `httpx.Client` per thread on the reconciler's `http.client` transport."""
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    lock = threading.Lock()
+
+    def head(path: str) -> int:
+        client: httpx.Client | None = getattr(local, "client", None)
+        if client is None:
+            transport = LeanTransport()
+            client = local.client = httpx.Client(base_url=url, transport=transport, timeout=60)
+            with lock:
+                clients.append(client)
+        return 0 if client.head(path, headers={"Accept": ACCEPT}).status_code == 200 else 1
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return sum(pool.map(head, paths))
+    finally:
+        for client in clients:
+            client.close()
+
+
 def run_httpx_async(url: str, paths: Sequence[str], concurrency: int) -> int:
     async def all_heads() -> int:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -118,6 +143,7 @@ CLIENTS: dict[str, Runner] = {
     "http.client": run_http_client,
     "httpx": run_httpx,
     "httpx-per-thread": run_httpx_per_thread,
+    "httpx-lean": run_httpx_lean,
     "httpx-async": run_httpx_async,
 }
 

@@ -12,13 +12,14 @@ import logging
 import re
 import ssl
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
 
+from .. import __version__
 from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
 from ..types import (
     IMAGE_TYPES,
@@ -34,6 +35,7 @@ from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
 from .retry import RetryPolicy
+from .transport import LeanTransport, proxy_for
 
 if TYPE_CHECKING:
     from .ecr import EcrRepositories
@@ -55,6 +57,7 @@ _HUB_API = "https://registry-1.docker.io"
 _MAX_REDIRECTS = 3
 _TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everything at once
 _MAX_TAG_PAGES = 1000
+USER_AGENT = f"reconciler/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -98,48 +101,27 @@ class RegistryClient:
         # One TLS context for every connection: building one costs tens of milliseconds.
         verify = _tls_context(settings)
         timeout = httpx.Timeout(settings.timeout_s)
+        # Token services and blob storage behind redirects: few requests, httpx as it comes.
         self._tokens = httpx.Client(verify=verify, timeout=timeout, transport=transport)
-        auth = RegistryAuth(
+        self._auth = RegistryAuth(
             settings.host,
             credentials,
             token_client=self._tokens,
             allow_plain_http=settings.insecure,
         )
-        # One httpx client per worker thread, sharing the auth (tokens) and TLS context: a
-        # single shared connection pool serialises dozens of threads on its lock.
-        self._new_client = functools.partial(
-            httpx.Client,
-            base_url=settings.base_url,
-            auth=auth,
-            verify=verify,
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
-            transport=transport,
-        )
-        self._local = threading.local()
-        self._clients: list[httpx.Client] = []
-        self._clients_lock = threading.Lock()
+        # Registry requests are many and small, sent by many threads: they go straight to a
+        # thread-safe transport, driven by our own auth flow, without httpx.Client's per-request
+        # work (URL merging, cookies, hooks), which costs more CPU than the request itself.
+        self._transport = transport or _registry_transport(settings, verify)
+        self._base_url = settings.base_url.rstrip("/")
+        self._timeouts = timeout.as_dict()
         # Bounds requests in flight to this registry, whatever the number of worker threads.
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
         # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
         self._primed: dict[tuple[str, str], Manifest] = {}
 
-    @property
-    def _http(self) -> httpx.Client:
-        """This thread's client (created on its first request)."""
-        client: httpx.Client | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._new_client()
-            self._local.client = client
-            with self._clients_lock:
-                self._clients.append(client)
-        return client
-
     def close(self) -> None:
-        with self._clients_lock:
-            for client in self._clients:
-                client.close()
-            self._clients.clear()
+        self._transport.close()
         self._tokens.close()
 
     # -- manifests -------------------------------------------------------------------------
@@ -301,9 +283,18 @@ class RegistryClient:
         location = response.headers.get("location")
         if not location:
             raise ProtocolError(self.host, f"{what}: redirect without a Location header")
-        target = response.url.join(location)
+        target = self._redirect_target(response.url, location, what)
         log.debug("redirect %s -> %s (sent without credentials)", what, target.host)
-        return self._exchange(self._tokens, "GET", target, cap, follow_redirects=True)
+        request = self._tokens.build_request("GET", target)
+        return self._answer(
+            lambda: self._tokens.send(request, stream=True, follow_redirects=True), request, cap
+        )
+
+    def _redirect_target(self, base: httpx.URL, location: str, what: str) -> httpx.URL:
+        try:
+            return base.join(location)
+        except httpx.InvalidURL:
+            raise ProtocolError(self.host, f"{what}: redirect to an invalid URL") from None
 
     def head_blob(self, repository: str, digest: str) -> bool:
         """Whether the repository already holds this blob (nothing is copied twice)."""
@@ -337,9 +328,9 @@ class RegistryClient:
         target = httpx.URL(location)
         target = target.copy_merge_params({"digest": digest})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        request = self._http.build_request("PUT", target, content=chunks, headers=headers)
+        request = self._request("PUT", target, content=chunks, headers=headers)
         with self._in_flight:
-            answer = self._exchange_bounded(self._http, request, _MAX_ERROR_BODY, False)
+            answer = self._answer(lambda: self._round_trip(request), request, _MAX_ERROR_BODY)
         self._check(answer, f"{repository}@{digest}: upload")
 
     def _upload_location(self, response: Answer, what: str) -> str:
@@ -352,19 +343,22 @@ class RegistryClient:
     @contextmanager
     def open_blob(self, repository: str, digest: str) -> Iterator[tuple[int, Iterator[bytes]]]:
         """Stream a blob: (size, chunks). Redirects are followed without Authorization."""
-        url: str | httpx.URL = f"/v2/{repository}/blobs/{digest}"
-        client = self._http
+        request = self._request("GET", f"/v2/{repository}/blobs/{digest}")
+        send = functools.partial(self._round_trip, request)
         for _ in range(_MAX_REDIRECTS + 1):
-            request = client.build_request("GET", url)
             try:
-                response = client.send(request, stream=True)
+                response = send()
             except httpx.HTTPError as exc:
                 reason = _describe_transport_error(exc)
                 raise TransportError(self.host, f"GET {repository}@{digest}: {reason}") from None
             if response.status_code not in (301, 302, 303, 307, 308):
                 break
             response.close()
-            url, client = response.url.join(response.headers.get("location", "")), self._tokens
+            location = response.headers.get("location", "")
+            target = self._redirect_target(response.url, location, f"{repository}@{digest}")
+            send = functools.partial(
+                self._tokens.send, self._tokens.build_request("GET", target), stream=True
+            )
         try:
             if response.status_code >= 300:
                 body = response.read()[:_MAX_ERROR_BODY]
@@ -380,7 +374,7 @@ class RegistryClient:
     def _send(
         self,
         method: str,
-        url: str,
+        path: str,
         *,
         cap: int = _MAX_ERROR_BODY,
         content: bytes | None = None,
@@ -389,43 +383,77 @@ class RegistryClient:
         """One request to this registry, authenticated, retried on transient failures, body
         read under `cap`."""
         return self._retry.run(
-            f"{method} {url}",
-            lambda: self._exchange(self._http, method, url, cap, content=content, headers=headers),
+            f"{method} {path}", lambda: self._exchange(method, path, cap, content, headers)
         )
 
     def _exchange(
         self,
-        client: httpx.Client,
+        method: str,
+        path: str,
+        cap: int,
+        content: bytes | None,
+        headers: dict[str, str] | None,
+    ) -> Answer:
+        request = self._request(method, path, content=content, headers=headers)
+        with self._in_flight:
+            return self._answer(lambda: self._round_trip(request), request, cap)
+
+    def _request(
+        self,
         method: str,
         url: str | httpx.URL,
-        cap: int,
         *,
-        follow_redirects: bool = False,
-        content: bytes | None = None,
+        content: bytes | Iterable[bytes] | None = None,
         headers: dict[str, str] | None = None,
+    ) -> httpx.Request:
+        """A request to this registry; `url` is a path or an absolute URL (upload sessions)."""
+        if isinstance(url, str) and url.startswith("/"):
+            url = self._base_url + url
+        all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        return httpx.Request(
+            method,
+            url,
+            content=content,
+            headers=all_headers,
+            extensions={"timeout": self._timeouts},
+        )
+
+    def _round_trip(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` through the auth flow (challenge, token, resend), as httpx.Client
+        would, and return the last response, its body not read yet."""
+        flow = self._auth.sync_auth_flow(request)
+        request = next(flow)
+        while True:
+            response = self._transport.handle_request(request)
+            response.request = request
+            try:
+                request = flow.send(response)
+            except StopIteration:
+                return response
+            except BaseException:
+                response.close()
+                raise
+            response.read()  # frees the connection for the resent request
+            response.close()
+
+    def _answer(
+        self, send: Callable[[], httpx.Response], request: httpx.Request, cap: int
     ) -> Answer:
         """The one boundary where httpx exceptions become TransportError."""
-        request = client.build_request(method, url, content=content, headers=headers)
-        with self._in_flight:
-            return self._exchange_bounded(client, request, cap, follow_redirects)
-
-    def _exchange_bounded(
-        self, client: httpx.Client, request: httpx.Request, cap: int, follow_redirects: bool
-    ) -> Answer:
-        method = request.method
+        method, path = request.method, request.url.path
         try:
-            response = client.send(request, stream=True, follow_redirects=follow_redirects)
+            response = send()
             try:
-                body = _read_at_most(response, cap, self.host, request.url.path)
+                body = _read_at_most(response, cap, self.host, path)
             finally:
                 response.close()
         except httpx.TimeoutException:
-            raise TransportError(self.host, f"{method} {request.url.path}: timed out") from None
+            raise TransportError(self.host, f"{method} {path}: timed out") from None
         except httpx.HTTPError as exc:
             reason = _describe_transport_error(exc)
-            raise TransportError(self.host, f"{method} {request.url.path}: {reason}") from None
-        log.debug("%s %s -> %d", method, request.url.path, response.status_code)
-        return Answer(method, response.status_code, response.headers, body, response.url)
+            raise TransportError(self.host, f"{method} {path}: {reason}") from None
+        log.debug("%s %s -> %d", method, path, response.status_code)
+        return Answer(method, response.status_code, response.headers, body, request.url)
 
     def _check(self, response: Answer, what: str) -> None:
         status = response.status
@@ -468,6 +496,15 @@ def _next_page(response: Answer) -> str | None:
 
 _LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,<]*)")
 _LINK_REL = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
+
+
+def _registry_transport(settings: ClientSettings, tls: ssl.SSLContext) -> httpx.BaseTransport:
+    """The lean transport, or httpx's own when the environment routes this registry through a
+    proxy (HTTPS_PROXY and friends, as httpx.Client would honour them)."""
+    proxy = proxy_for(settings.base_url)
+    if proxy is not None:
+        return httpx.HTTPTransport(verify=tls, proxy=proxy)
+    return LeanTransport(tls, max_idle=settings.max_connections)
 
 
 def _tls_context(settings: ClientSettings) -> ssl.SSLContext:
