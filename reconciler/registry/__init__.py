@@ -89,7 +89,7 @@ class Registries:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
-        self.cache.prune()
+        self.cache.close()
 
     def __enter__(self) -> Registries:
         return self

@@ -10,7 +10,9 @@ better first request. The directory is safe to delete at any time and is bounded
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -35,13 +37,21 @@ def default_cache_dir() -> Path:
 
 
 class Cache:
-    """Thread-safe. `root=None` keeps everything in memory for this run only (`--no-cache`)."""
+    """Thread-safe. `root=None` keeps everything in memory for this run only (`--no-cache`).
+
+    Tag hints are kept per repository, one small JSON map each, read on first use and written
+    back by `close()` (merged with what other runs wrote meanwhile): a run with thousands of
+    tags then opens one file per repository instead of one per tag.
+    """
 
     def __init__(self, root: Path | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = root
         self.max_bytes = max_bytes
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self._hints: dict[tuple[str, str], dict[str, str]] = {}
+        self._changed_hints: dict[tuple[str, str], dict[str, str]] = {}
+        self._wrote = False  # whether this run added files (else there is nothing to prune)
 
     # -- content by digest -----------------------------------------------------------------
 
@@ -56,20 +66,13 @@ class Cache:
             self._remember(digest, data)
         return data
 
-    def has(self, digest: str) -> bool:
-        with self._lock:
-            if digest in self._memory:
-                return True
-        path = self._content_path(digest)
-        return path is not None and path.exists()
-
     def put(self, digest: str, data: bytes) -> None:
         if digest_of(data) != digest:
             return  # never store bytes under a name they do not hash to
         self._remember(digest, data)
         path = self._content_path(digest)
-        if path is not None and not path.exists():
-            _write_atomically(path, data)
+        if path is not None and not os.path.exists(path):
+            self._wrote = _write_atomically(path, data) or self._wrote
 
     def _remember(self, digest: str, data: bytes) -> None:
         with self._lock:
@@ -83,49 +86,88 @@ class Cache:
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError:
             return None
         if digest_of(data) != digest:
             log.info("cache: %s is corrupt; ignoring and removing it", path)
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             return None
         return data
 
-    def _content_path(self, digest: str) -> Path | None:
+    def _content_path(self, digest: str) -> str | None:
         if self.root is None or not is_digest(digest):
             return None
         hexdigest = digest.removeprefix("sha256:")
-        return self.root / "sha256" / hexdigest[:2] / hexdigest
+        return os.path.join(self.root, "sha256", hexdigest[:2], hexdigest)
 
     # -- tag hints (never the truth) -------------------------------------------------------
 
     def hint(self, registry: str, repository: str, tag: str) -> str | None:
-        path = self._hint_path(registry, repository, tag)
-        if path is None:
-            return None
-        try:
-            text = path.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            return None
-        return text if is_digest(text) else None
+        """The digest `tag` had when this cache last saw it, if any."""
+        return self._hints_of(registry, repository).get(tag)
 
     def set_hint(self, registry: str, repository: str, tag: str, digest: str) -> None:
-        path = self._hint_path(registry, repository, tag)
-        if path is not None and self.hint(registry, repository, tag) != digest:
-            _write_atomically(path, digest.encode("ascii"))
+        if self.root is None:
+            return
+        hints = self._hints_of(registry, repository)
+        with self._lock:
+            if hints.get(tag) != digest:
+                hints[tag] = digest
+                self._changed_hints.setdefault((registry, repository), {})[tag] = digest
 
-    def _hint_path(self, registry: str, repository: str, tag: str) -> Path | None:
+    def _hints_of(self, registry: str, repository: str) -> dict[str, str]:
+        key = (registry, repository)
+        with self._lock:
+            hints = self._hints.get(key)
+            if hints is None:
+                hints = self._hints[key] = self._read_hints(key)
+            return hints
+
+    def _read_hints(self, key: tuple[str, str]) -> dict[str, str]:
+        """The hint map on disk; anything unreadable or not a digest is left out."""
+        path = self._hints_path(key)
+        if path is None:
+            return {}
+        try:
+            with open(path, "rb") as handle:
+                loaded = json.loads(handle.read())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(loaded, dict):
+            return {}
+        return {t: d for t, d in loaded.items() if isinstance(d, str) and is_digest(d)}
+
+    def _hints_path(self, key: tuple[str, str]) -> str | None:
         if self.root is None:
             return None
-        key = hashlib.sha256(f"{registry}/{repository}:{tag}".encode()).hexdigest()
-        return self.root / "tags" / key[:2] / key
+        name = hashlib.sha256("/".join(key).encode()).hexdigest()
+        return os.path.join(self.root, "tags", name[:2], name + ".json")
 
-    # -- size bound ------------------------------------------------------------------------
+    def _save_hints(self) -> None:
+        """Write the hints this run changed, over whatever other runs wrote meanwhile."""
+        with self._lock:
+            changed, self._changed_hints = self._changed_hints, {}
+        for key, updates in changed.items():
+            path = self._hints_path(key)
+            if path is not None:
+                merged = {**self._read_hints(key), **updates}
+                data = json.dumps(merged, sort_keys=True).encode()
+                self._wrote = _write_atomically(path, data) or self._wrote
+
+    # -- end of run and size bound ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Called once at the end of a run: save the hints, then keep the size bound."""
+        self._save_hints()
+        if self._wrote:
+            self.prune()
 
     def prune(self) -> None:
         """Delete the least recently written files until the cache is under 80 % of its
-        bound; called once per run, and harmless if another run prunes at the same time."""
+        bound; harmless if another run prunes at the same time."""
         if self.root is None or not self.root.exists():
             return
         files = _files(self.root)
@@ -152,14 +194,17 @@ def _files(root: Path) -> list[tuple[float, int, Path]]:
     return out
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: str, data: bytes) -> bool:
     """Write to a temporary file and rename it over: readers see all the bytes or none. A
     cache that cannot be written is only slower, never wrong, so errors are logged only."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
     except OSError as exc:
         log.info("cache: cannot write %s: %s", path, exc)
+        return False
+    return True

@@ -152,7 +152,8 @@ class RegistryClient:
         if is_digest(ref):
             return self._manifest_or_none(repository, ref)
         hint = self._cache.hint(self.host, repository, ref)
-        if hint is not None and self._cache.has(hint):
+        # Read (and verified) now: when the HEAD confirms the hint, this is the body.
+        if hint is not None and self._cache.get(hint) is not None:
             head = self.head_manifest(repository, ref)
             if head is None:
                 return None

@@ -69,10 +69,14 @@ def test_stale_tag_hints_are_never_trusted(
     registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
 ) -> None:
     assert reconcile().code == 0
-    hints = sorted((isolated_cache / "tags").rglob("*"))
-    contents = {p.read_text() for p in hints if p.is_file()}
-    for path in (p for p in hints if p.is_file()):  # every tag now "points" at another digest
-        path.write_text(next(iter(contents - {path.read_text()})))
+    [hint_file] = [p for p in (isolated_cache / "tags").rglob("*.json")]  # one repository
+    hints = json.loads(hint_file.read_text())
+    digests = sorted(set(hints.values()))
+    assert len(hints) == 3 and len(digests) == 3  # the alias and its two sources
+    # every tag now "points" at the digest of another
+    hint_file.write_text(
+        json.dumps({tag: digests[digests.index(d) - 1] for tag, d in hints.items()})
+    )
     assert reconcile().out == "Everything up to date (1 alias).\n"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from reconciler.registry.cache import Cache
 from reconciler.types import digest_of
 
@@ -32,14 +34,51 @@ def test_a_corrupt_file_is_ignored_and_removed(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_tag_hints_are_digests_or_nothing(tmp_path: Path) -> None:
+def test_tag_hints_are_saved_at_close_one_file_per_repository(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     assert cache.hint("r", "repo", "1") is None
     cache.set_hint("r", "repo", "1", DIGEST)
+    cache.set_hint("r", "repo", "2", DIGEST)
+    assert Cache(tmp_path).hint("r", "repo", "1") is None  # not on disk before close()
+    cache.close()
     assert Cache(tmp_path).hint("r", "repo", "1") == DIGEST
+    assert len([p for p in (tmp_path / "tags").rglob("*") if p.is_file()]) == 1
+
+
+def test_hints_of_concurrent_runs_are_merged_not_lost(tmp_path: Path) -> None:
+    first, second = Cache(tmp_path), Cache(tmp_path)
+    first.set_hint("r", "repo", "1", DIGEST)
+    second.set_hint("r", "repo", "2", digest_of(b"two"))
+    first.close()
+    second.close()
+    third = Cache(tmp_path)
+    assert third.hint("r", "repo", "1") == DIGEST
+    assert third.hint("r", "repo", "2") == digest_of(b"two")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"{not json", b"[]", b'{"1": "not a digest"}', b'{"1": 5}', b"\xff\xfe"],
+)
+def test_unreadable_hints_are_no_hints(tmp_path: Path, damage: bytes) -> None:
+    cache = Cache(tmp_path)
+    cache.set_hint("r", "repo", "1", DIGEST)
+    cache.close()
     [path] = [p for p in (tmp_path / "tags").rglob("*") if p.is_file()]
-    path.write_text("not a digest")
-    assert cache.hint("r", "repo", "1") is None
+    path.write_bytes(damage)
+    assert Cache(tmp_path).hint("r", "repo", "1") is None
+
+
+def test_a_run_that_added_nothing_does_not_walk_the_cache_to_prune(tmp_path: Path) -> None:
+    Cache(tmp_path).put(DIGEST, DATA)
+    reader = Cache(tmp_path, max_bytes=1)  # far over its bound, but it wrote nothing
+    assert reader.get(DIGEST) == DATA
+    reader.close()
+    assert Cache(tmp_path).get(DIGEST) == DATA
+    writer = Cache(tmp_path, max_bytes=1)
+    writer.put(digest_of(b"new"), b"new")
+    writer.close()
+    assert not any(p.is_file() for p in (tmp_path / "sha256").rglob("*"))
 
 
 def test_memory_only_cache_writes_nothing(tmp_path: Path) -> None:
