@@ -6,9 +6,11 @@ Run as a child process (``python -m bench.floor``), so its CPU and RSS are its o
         --client http.client
 
 Clients: `http.client` (one persistent connection per thread, the floor for Python),
-`httpx` (one `httpx.Client` shared by threads, as the reconciler uses it), `httpx-per-thread`
-(one single-connection `httpx.Client` per thread: the same library without a shared pool and
-its lock) and `httpx-async` (one `httpx.AsyncClient`, tasks bounded by a semaphore).
+`httpx` (one `httpx.Client` shared by threads), `httpx-per-thread` (one single-connection
+`httpx.Client` per thread: the same library without a shared pool and its lock),
+`httpx-lean` (one `httpx.Client` per thread on the reconciler's own `http.client` transport)
+and `httpx-async` (one `httpx.AsyncClient`, tasks bounded by a semaphore). The reconciler
+itself sends through its transport without `httpx.Client` (see reconciler/registry/http.py).
 Prints one JSON object: requests, errors, wall seconds and CPU seconds of the request loop
 alone (startup excluded).
 """
