@@ -125,8 +125,9 @@ def observe(
 
 
 def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
-    """On ECR, read every tag a repository's aliases mention in bulk (100 per BatchGetImage)
-    instead of one registry request per tag. Anything not found this way is read per tag."""
+    """On ECR, read every tag a repository's aliases mention in bulk (DescribeImages and
+    BatchGetImage) instead of one registry request per tag. Anything not found this way is
+    read per tag."""
     wanted: dict[tuple[str, str], list[str]] = {}
     for target in targets:
         refs = wanted.setdefault((target.repository.registry, target.repository.name), [])
@@ -137,8 +138,7 @@ def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
             client = client_for(registry)
         except ReconcileError:
             continue  # reported per alias by observe_alias
-        if client.ecr is not None:
-            client.prime(repository, client.ecr.batch_get(repository, refs))
+        client.read_in_bulk(repository, refs)
 
 
 def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:

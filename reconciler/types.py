@@ -29,6 +29,7 @@ __all__ = [
     "Reference",
     "digest_of",
     "is_digest",
+    "media_type_of",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -168,3 +169,19 @@ class Reference:
         if self.digest:
             name += f"@{self.digest}"
         return name
+
+
+def media_type_of(content_type: str, raw: bytes) -> str:
+    """The Content-Type when it names a manifest type, else the body's own `mediaType`
+    (registries that answer `application/json`, and bodies read from the cache)."""
+    if content_type in INDEX_TYPES or content_type in IMAGE_TYPES:
+        return content_type
+    return _declared_type(raw) or content_type
+
+
+def _declared_type(raw: bytes) -> str:
+    try:
+        value = json.loads(raw).get("mediaType", "")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""

@@ -49,6 +49,7 @@ from ..types import (
     Manifest,
     digest_of,
     is_digest,
+    media_type_of,
 )
 from .credentials import Credentials
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
         BatchDeleteImageRequestTypeDef,
         BatchGetImageRequestTypeDef,
         CreateRepositoryRequestTypeDef,
+        DescribeImagesRequestTypeDef,
         DescribeRepositoriesRequestTypeDef,
         ImageIdentifierTypeDef,
         ImageTypeDef,
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("reconciler.ecr")
 
 BATCH_GET_LIMIT = 100  # image ids per BatchGetImage call
+DESCRIBE_PAGE = 1000  # images per DescribeImages page, the most ECR returns
 # Ask for every type so that ECR returns each manifest as pushed, never a conversion.
 _ACCEPTED_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 
@@ -464,6 +467,66 @@ class EcrRepositories:
         ]
         if failures:
             raise EcrError(f"{action}: {failures[0].get('failureReason', 'failed')}")
+
+    def read_many(
+        self,
+        name: str,
+        refs: Sequence[str],
+        cached: Callable[[str], bytes | None],
+        *,
+        warm: bool,
+    ) -> dict[str, Manifest]:
+        """Manifests for many tags or digests of one repository, in as few API calls as the
+        cache allows. BatchGetImage reads 100 refs per call; when the cache is `warm` (it
+        holds most of these manifests already) and more than one such call would be needed,
+        DescribeImages pages (1,000 images each) say which digest every tag has, the bodies
+        come from `cached`, and only what the cache lacks is read with BatchGetImage. The
+        listing is given up as soon as it would cost as many calls as BatchGetImage alone.
+        Refs not found either way are left to the per-ref path."""
+        unique = list(dict.fromkeys(refs))
+        batch_calls = -(-len(unique) // BATCH_GET_LIMIT)
+        listing = self.tag_digests(name, max_pages=batch_calls - 1) if warm else None
+        if listing is None:
+            return self.batch_get(name, unique)
+        found: dict[str, Manifest] = {}
+        unread: list[str] = []
+        for ref in unique:
+            digest, media_type = (ref, "") if is_digest(ref) else listing.get(ref, ("", ""))
+            raw = cached(digest) if digest else None
+            if raw is not None:
+                found[ref] = Manifest(raw, media_type_of(media_type, raw), digest)
+            elif digest:
+                unread.append(ref)
+        found.update(self.batch_get(name, unread))
+        return found
+
+    def tag_digests(self, name: str, *, max_pages: int) -> dict[str, tuple[str, str]] | None:
+        """tag -> (digest, media type) for every tagged image, from DescribeImages; None when
+        that takes more than `max_pages` pages, or a call fails (the caller reads otherwise)."""
+        found: dict[str, tuple[str, str]] = {}
+        request: DescribeImagesRequestTypeDef = {
+            "repositoryName": name,
+            "maxResults": DESCRIBE_PAGE,
+            "filter": {"tagStatus": "TAGGED"},
+        }
+        if self.registry_id:
+            request["registryId"] = self.registry_id
+        for _ in range(max_pages):
+            try:
+                answer = self.session.client.describe_images(**request)
+            except (BotoCoreError, ClientError) as exc:
+                log.info("ECR DescribeImages %s failed, reading tags otherwise: %s", name, exc)
+                return None
+            for detail in answer.get("imageDetails", []):
+                digest = detail.get("imageDigest", "")
+                if is_digest(digest):
+                    media_type = detail.get("imageManifestMediaType", "")
+                    found.update((tag, (digest, media_type)) for tag in detail.get("imageTags", []))
+            token = answer.get("nextToken")
+            if not token:
+                return found
+            request["nextToken"] = token
+        return None
 
     def batch_get(self, name: str, refs: Sequence[str]) -> dict[str, Manifest]:
         """Manifests for many tags or digests of one repository, 100 per BatchGetImage call

@@ -12,7 +12,7 @@ import logging
 import re
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,13 +22,12 @@ import httpx
 from .. import __version__
 from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
 from ..types import (
-    IMAGE_TYPES,
-    INDEX_TYPES,
     MANIFEST_ACCEPT,
     Descriptor,
     Manifest,
     digest_of,
     is_digest,
+    media_type_of,
 )
 from .answer import Answer
 from .auth import RegistryAuth
@@ -160,12 +159,24 @@ class RegistryClient:
             return self._manifest_or_none(repository, head.digest, ref, head.media_type)
         return self._fetch(repository, ref)
 
+    def read_in_bulk(self, repository: str, refs: Sequence[str]) -> None:
+        """On ECR, read these tags and digests through the ECR API in a few calls instead of
+        one registry request each; `manifest_at` then needs no request for them. Called
+        before the aliases are observed, never concurrently with them."""
+        if self.ecr is None:
+            return
+        tags = [ref for ref in refs if not is_digest(ref)]
+        hinted = sum(self._cache.hint(self.host, repository, tag) is not None for tag in tags)
+        warm = hinted >= 0.9 * len(tags)
+        self.prime(repository, self.ecr.read_many(repository, refs, self._cache.get, warm=warm))
+
     def prime(self, repository: str, manifests: dict[str, Manifest]) -> None:
-        """Remember manifests read in bulk for this run; `manifest_at` then needs no request
-        for them. Called before the aliases are observed, never concurrently with them."""
+        """Remember manifests read in bulk for this run (see `read_in_bulk`)."""
         for ref, manifest in manifests.items():
             self._primed[(repository, ref)] = manifest
             self._cache.put(manifest.digest, manifest.raw)
+            if not is_digest(ref):
+                self._cache.set_hint(self.host, repository, ref, manifest.digest)
 
     def get_manifest(self, repository: str, digest: str) -> Manifest:
         """The manifest with this digest, from the cache or the registry; verified."""
@@ -180,7 +191,7 @@ class RegistryClient:
         raw = self._cache.get(digest)
         manifest: Manifest | None = None
         if raw is not None:
-            manifest = Manifest(raw, _media_type_of(media_type, raw), digest)
+            manifest = Manifest(raw, media_type_of(media_type, raw), digest)
         else:
             manifest = self._fetch(repository, digest)
         if manifest is not None and tag:
@@ -199,7 +210,7 @@ class RegistryClient:
             return None
         self._check(response, what)
         raw = response.body
-        manifest = Manifest(raw, _media_type_of(response.media_type, raw), digest_of(raw))
+        manifest = Manifest(raw, media_type_of(response.media_type, raw), digest_of(raw))
         self._verify(manifest.digest, ref if is_digest(ref) else manifest.digest, what)
         said = response.headers.get("docker-content-digest")
         if said:
@@ -548,22 +559,6 @@ def _describe_transport_error(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
         return f"connection broken ({type(exc).__name__})"
     return type(exc).__name__
-
-
-def _media_type_of(content_type: str, raw: bytes) -> str:
-    """The Content-Type when it names a manifest type, else the body's own `mediaType`
-    (registries that answer `application/json`, and bodies read from the cache)."""
-    if content_type in INDEX_TYPES or content_type in IMAGE_TYPES:
-        return content_type
-    return _declared_type(raw) or content_type
-
-
-def _declared_type(raw: bytes) -> str:
-    try:
-        value = json.loads(raw).get("mediaType", "")
-    except (ValueError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""
 
 
 def _error_detail(response: Answer) -> str:

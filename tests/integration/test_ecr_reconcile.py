@@ -235,23 +235,32 @@ def count_ecr_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return calls
 
 
+def ecr_aliases(registry: RegistryProcess, count: int) -> dict[str, list[str]]:
+    """`count` aliases "n": ["n.1" (linux/amd64), "n.2" (linux/arm64)], pushed."""
+    aliases = {}
+    for n in range(count):
+        for tag, platform in ((f"{n}.1", "linux/amd64"), (f"{n}.2", "linux/arm64")):
+            push_image(registry.url, "my-image", tag, platform=platform, seed=str(n),
+                       auth=AWS_AUTH)  # fmt: skip
+        aliases[str(n)] = [f"{n}.1", f"{n}.2"]
+    return aliases
+
+
+def ecr_config(path: Path, registry: RegistryProcess, aliases: dict[str, list[str]]) -> Path:
+    path.write_text(json.dumps({
+        "registries": {HOST: {"endpoint": registry.url, "insecure": True}},
+        "repositories": {f"{HOST}/my-image": {"aliases": aliases}},
+    }))  # fmt: skip
+    return path
+
+
 def test_bulk_reads_replace_per_tag_requests(
     tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess,
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     ecr_api.create_repository(repositoryName="my-image")
-    aliases = {}
-    for n in range(10):
-        for tag, platform in ((f"{n}.1", "linux/amd64"), (f"{n}.2", "linux/arm64")):
-            push_image(ecr_registry.url, "my-image", tag, platform=platform, seed=str(n),
-                       auth=AWS_AUTH)  # fmt: skip
-        aliases[str(n)] = [f"{n}.1", f"{n}.2"]
-    config = tmp_path / "m.yaml"
-    config.write_text(json.dumps({
-        "registries": {HOST: {"endpoint": ecr_registry.url, "insecure": True}},
-        "repositories": {f"{HOST}/my-image": {"aliases": aliases}},
-    }))  # fmt: skip
-    run = Reconcile(capsys, config)
+    aliases = ecr_aliases(ecr_registry, 10)
+    run = Reconcile(capsys, ecr_config(tmp_path / "m.yaml", ecr_registry, aliases))
 
     # Per-tag path (nothing in the ECR API's view yet): one registry request per tag at least.
     ecr_registry.clear_log()
@@ -268,6 +277,33 @@ def test_bulk_reads_replace_per_tag_requests(
     assert steady.out == "Everything up to date (10 aliases).\n"
     assert ecr_registry.requests() == []
     assert calls == Counter({"BatchGetImage": 1, "DescribeRepositories": 1})
+
+
+def test_a_large_repository_in_steady_state_is_one_listing_with_a_warm_cache(
+    tmp_path: Path, ecr_api: Any, ecr_registry: RegistryProcess,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    ecr_api.create_repository(repositoryName="my-image")
+    aliases = ecr_aliases(ecr_registry, 40)  # 120 tags: more than one BatchGetImage
+    config = ecr_config(tmp_path / "m.yaml", ecr_registry, aliases)
+    assert Reconcile(capsys, config)().code == 0
+    mirror_into_ecr(ecr_api, ecr_registry, [t for pair in aliases.values() for t in pair])
+    mirror_into_ecr(ecr_api, ecr_registry, list(aliases))
+    calls = count_ecr_calls(monkeypatch)
+    ecr_registry.clear_log()
+
+    cold = Reconcile(capsys, config)("--no-cache")
+    assert cold.out == "Everything up to date (40 aliases).\n"
+    # The registry still serves the image configs (platforms): with moto's tokens, which
+    # expire in 2015, each of those requests asks for a token again.
+    del calls["GetAuthorizationToken"]
+    assert calls == Counter({"BatchGetImage": 2, "DescribeRepositories": 1})
+    calls.clear()
+    ecr_registry.clear_log()
+    warm = Reconcile(capsys, config)()  # the cache of the first run
+    assert warm.out == "Everything up to date (40 aliases).\n"
+    assert calls == Counter({"DescribeImages": 1, "DescribeRepositories": 1})
+    assert ecr_registry.requests() == []
 
 
 def test_prune_on_ecr_deletes_the_tag_through_the_ecr_api(
