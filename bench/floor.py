@@ -77,31 +77,26 @@ def run_httpx(url: str, paths: Sequence[str], concurrency: int) -> int:
 
 def run_httpx_per_thread(url: str, paths: Sequence[str], concurrency: int) -> int:
     """One single-connection `httpx.Client` per thread: no pool shared between threads."""
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    lock = threading.Lock()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-
-    def head(path: str) -> int:
-        client: httpx.Client | None = getattr(local, "client", None)
-        if client is None:
-            client = local.client = httpx.Client(
-                base_url=url, limits=limits, trust_env=False, timeout=60
-            )
-            with lock:
-                clients.append(client)
-        return 0 if client.head(path, headers={"Accept": ACCEPT}).status_code == 200 else 1
-
-    try:
-        with ThreadPoolExecutor(concurrency) as pool:
-            return sum(pool.map(head, paths))
-    finally:
-        for client in clients:
-            client.close()
+    return _client_per_thread(
+        lambda: httpx.Client(base_url=url, limits=limits, trust_env=False, timeout=60),
+        paths,
+        concurrency,
+    )
 
 
 def run_httpx_lean(url: str, paths: Sequence[str], concurrency: int) -> int:
     """One `httpx.Client` per thread on the reconciler's `http.client` transport."""
+    return _client_per_thread(
+        lambda: httpx.Client(base_url=url, transport=LeanTransport(), timeout=60),
+        paths,
+        concurrency,
+    )
+
+
+def _client_per_thread(
+    new_client: Callable[[], httpx.Client], paths: Sequence[str], concurrency: int
+) -> int:
     local = threading.local()
     clients: list[httpx.Client] = []
     lock = threading.Lock()
@@ -109,8 +104,7 @@ def run_httpx_lean(url: str, paths: Sequence[str], concurrency: int) -> int:
     def head(path: str) -> int:
         client: httpx.Client | None = getattr(local, "client", None)
         if client is None:
-            transport = LeanTransport()
-            client = local.client = httpx.Client(base_url=url, transport=transport, timeout=60)
+            client = local.client = new_client()
             with lock:
                 clients.append(client)
         return 0 if client.head(path, headers={"Accept": ACCEPT}).status_code == 200 else 1
