@@ -1,10 +1,10 @@
 """A lean HTTP/1.1 transport for httpx, on the standard library's `http.client`.
 
 Why: a steady-state run is thousands of small HEAD requests, and on a loaded 2-core machine the
-client's CPU per request decides the wall time. httpx's default transport (httpcore + h11) costs
-about four times the CPU of `http.client` per request (see BENCHMARKS.md, "Floor"); everything
-above the transport (auth flow, redirects, headers, the httpx API the rest of the code uses)
-stays httpx's.
+client's CPU per request decides the wall time. httpx's default transport (httpcore + h11) needs
+more CPU per request than `http.client`, and `httpx.Client` more again (BENCHMARKS.md, "How the
+client got here"); the registry client sends through this transport directly and keeps httpx's
+request, response and exception types.
 
 What it does and does not do:
 - keep-alive connections per (scheme, host, port), reused after a response was read to the end;
