@@ -30,6 +30,7 @@ __all__ = [
     "ProtocolError",
     "ReconcileError",
     "RegistryError",
+    "TlsError",
     "TransportError",
 ]
 
@@ -71,6 +72,14 @@ class NotFoundError(RegistryError):
 
 class TransportError(RegistryError):
     """No usable answer: connection refused or reset, TLS failure, timeout."""
+
+    transient = True  # worth retrying: the next attempt may get through
+
+
+class TlsError(TransportError):
+    """The registry's certificate was not accepted: retrying cannot change that."""
+
+    transient = False
 
 
 class ProtocolError(RegistryError):

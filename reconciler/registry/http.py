@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 import httpx
 
 from .. import __version__
-from ..errors import AuthError, NotFoundError, ProtocolError, RegistryError, TransportError
+from ..errors import (
+    AuthError,
+    NotFoundError,
+    ProtocolError,
+    RegistryError,
+    TlsError,
+    TransportError,
+)
 from ..types import (
     MANIFEST_ACCEPT,
     Descriptor,
@@ -34,7 +41,7 @@ from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
 from .retry import RetryPolicy
-from .transport import LeanTransport, proxy_for
+from .transport import CertificateError, LeanTransport, proxy_for
 
 if TYPE_CHECKING:
     from .ecr import EcrRepositories
@@ -461,6 +468,10 @@ class RegistryClient:
                 response.close()
         except httpx.TimeoutException:
             raise TransportError(self.host, f"{method} {path}: timed out") from None
+        except CertificateError as exc:
+            raise TlsError(
+                self.host, f"{method} {path}: TLS certificate not accepted ({exc})"
+            ) from None
         except httpx.HTTPError as exc:
             reason = _describe_transport_error(exc)
             raise TransportError(self.host, f"{method} {path}: {reason}") from None

@@ -42,7 +42,7 @@ class RetryPolicy:
             try:
                 answer = call()
             except TransportError as exc:
-                if not self._wait(what, attempt, str(exc), None, deadline):
+                if not exc.transient or not self._wait(what, attempt, str(exc), None, deadline):
                     raise
                 continue
             if answer.status not in RETRYABLE_STATUS:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 
 import httpx
 
-__all__ = ["LeanTransport", "proxy_for"]
+__all__ = ["CertificateError", "LeanTransport", "proxy_for"]
 
 _READ_CHUNK = 64 << 10
 _Origin = tuple[str, str, int]
@@ -47,6 +47,10 @@ def proxy_for(url: str) -> str | None:
     if not proxy or urllib.request.proxy_bypass(parsed.host):
         return None
     return proxy
+
+
+class CertificateError(httpx.ConnectError):
+    """The server's TLS certificate failed verification (a retry cannot fix that)."""
 
 
 class LeanTransport(httpx.BaseTransport):
@@ -116,6 +120,9 @@ class LeanTransport(httpx.BaseTransport):
         except TimeoutError as exc:
             connection.close()
             raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from None
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            raise CertificateError(str(exc), request=request) from None
         except (OSError, ssl.SSLError) as exc:
             connection.close()
             raise httpx.ConnectError(str(exc), request=request) from None

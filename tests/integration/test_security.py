@@ -516,13 +516,14 @@ def test_tls_is_verified_by_default_and_fails_clearly(
     docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
     config = tls_config(tmp_path / "m.yaml", tls_registry, {})
     tls_registry.registry.clear_log()
-    result = Reconcile(capsys, config)("--output", "json")
+    result = Reconcile(capsys, config)("--output", "json", "-v")
     assert result.code == 1
     [alias] = result.json["aliases"]
     assert alias["action"] == "error"
     assert alias["message"].startswith(f"{tls_registry.registry.host}: ")
     assert "CERTIFICATE_VERIFY_FAILED" in alias["message"], alias["message"]
     assert "Traceback" not in result.err
+    assert "retrying" not in result.err  # a certificate does not get better by asking again
     assert tls_registry.registry.requests() == []  # no request got through the handshake
     assert_nothing_leaks({"stdout": result.out, "stderr": result.err}, SECRET)
 

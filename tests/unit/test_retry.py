@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.errors import TransportError
+from reconciler.errors import TlsError, TransportError
 from reconciler.registry.answer import Answer
 from reconciler.registry.retry import RetryPolicy, retry_after_seconds
 
@@ -73,6 +73,15 @@ def test_transport_errors_are_retried_then_raised() -> None:
     with pytest.raises(TransportError):
         policy(clock, attempts=4).run("GET x", call)
     assert len(calls) == 4 and len(clock.sleeps) == 3
+
+
+def test_a_rejected_certificate_is_not_retried() -> None:
+    clock = FakeClock()
+    error = TlsError("r.test", "GET x: TLS certificate not accepted")
+    calls, call = scripted(error, error)
+    with pytest.raises(TlsError):
+        policy(clock, attempts=4).run("GET x", call)
+    assert len(calls) == 1 and clock.sleeps == []
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
