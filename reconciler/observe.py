@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -112,6 +113,7 @@ def observe(
     Aliases not yet started when `stop` is set are reported as interrupted."""
     stop = stop or threading.Event()
     prefetch(targets, client_for)
+    share_repeated_reads(targets, client_for)
 
     def one(target: AliasTarget) -> ObservedAlias:
         if stop.is_set():
@@ -139,6 +141,38 @@ def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
         except ReconcileError:
             continue  # reported per alias by observe_alias
         client.read_in_bulk(repository, refs)
+
+
+def share_repeated_reads(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
+    """Tell each registry which tags more than one alias reads (a source of both `latest`
+    and `10`), and which repositories have several floating aliases (one tag list, and each
+    candidate tag, for all of them), so that each is read once in this run."""
+    reads: Counter[tuple[str, str, str]] = Counter()
+    floating: Counter[tuple[str, str]] = Counter()
+    for target in targets:
+        home = target.repository
+        reads[(home.registry, home.name, target.tag)] += 1
+        if target.track is not None:
+            floating[(home.registry, home.name)] += 1
+        for source in target.sources:
+            try:
+                where = source.locate(home)
+            except ValueError:
+                continue  # reported by observe_alias
+            reads[(where.repository.registry, where.repository.name, where.ref)] += 1
+    shared: dict[tuple[str, str], list[str]] = {}
+    for (registry, repository, ref), count in reads.items():
+        if count > 1:
+            shared.setdefault((registry, repository), []).append(ref)
+    for key, count in floating.items():
+        if count > 1:
+            shared.setdefault(key, [])
+    for (registry, repository), refs in shared.items():
+        try:
+            client = client_for(registry)
+        except ReconcileError:
+            continue  # reported per alias by observe_alias
+        client.share(repository, refs, whole_repository=floating[(registry, repository)] > 1)
 
 
 def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:

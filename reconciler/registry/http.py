@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import httpx
 
@@ -40,6 +40,7 @@ from .answer import Answer
 from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
+from .once import ReadOnce
 from .retry import RetryPolicy
 from .transport import CertificateError, LeanTransport, proxy_for
 
@@ -125,6 +126,10 @@ class RegistryClient:
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
         # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
         self._primed: dict[tuple[str, str], Manifest] = {}
+        # Tags (and tag lists) several aliases read: read once per run (see `share`).
+        self._shared_tags: set[tuple[str, str]] = set()
+        self._shared_repositories: set[str] = set()
+        self._once: ReadOnce[object] = ReadOnce()
 
     def close(self) -> None:
         self._transport.close()
@@ -148,6 +153,17 @@ class RegistryClient:
         size = int(response.headers.get("content-length") or 0)
         return Descriptor(media_type, digest, size)
 
+    def share(
+        self, repository: str, tags: Iterable[str] = (), *, whole_repository: bool = False
+    ) -> None:
+        """Declare reads that several aliases of this run make (a source of both `latest` and
+        `10`; every tag and the tag list of a repository with several floating aliases): they
+        are read once and the answer shared. Called before the aliases are observed. Only
+        these are remembered, so memory does not grow with the number of aliases."""
+        self._shared_tags.update((repository, tag) for tag in tags if not is_digest(tag))
+        if whole_repository:
+            self._shared_repositories.add(repository)
+
     def manifest_at(self, repository: str, ref: str) -> Manifest | None:
         """The manifest a tag or digest points at, or None when there is none, in as few
         requests as the cache allows: when the tag's last digest is cached, a HEAD confirms
@@ -157,6 +173,12 @@ class RegistryClient:
             return primed
         if is_digest(ref):
             return self._manifest_or_none(repository, ref)
+        if (repository, ref) in self._shared_tags or repository in self._shared_repositories:
+            read = functools.partial(self._manifest_by_tag, repository, ref)
+            return cast("Manifest | None", self._once.get(("tag", repository, ref), read))
+        return self._manifest_by_tag(repository, ref)
+
+    def _manifest_by_tag(self, repository: str, ref: str) -> Manifest | None:
         hint = self._cache.hint(self.host, repository, ref)
         # Read (and verified) now: when the HEAD confirms the hint, this is the body.
         if hint is not None and self._cache.get(hint) is not None:
@@ -245,6 +267,7 @@ class RegistryClient:
         self._cache.put(manifest.digest, manifest.raw)
         if not is_digest(tag):
             self._cache.set_hint(self.host, repository, tag, manifest.digest)
+            self._once.forget(("tag", repository, tag))
         return confirmed
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
@@ -253,7 +276,14 @@ class RegistryClient:
 
     def list_tags(self, repository: str) -> list[str]:
         """Every tag of a repository, following `Link: <...>; rel="next"` pages (relative or
-        absolute, with opaque `last` tokens as ECR sends them); a missing repository has none."""
+        absolute, with opaque `last` tokens as ECR sends them); a missing repository has none.
+        Listed once per run in a repository `share`d whole."""
+        if repository in self._shared_repositories:
+            read = functools.partial(self._list_tags, repository)
+            return list(cast("list[str]", self._once.get(("tags", repository), read)))
+        return self._list_tags(repository)
+
+    def _list_tags(self, repository: str) -> list[str]:
         url: str | None = f"/v2/{repository}/tags/list?n={_TAGS_PAGE}"
         tags: list[str] = []
         for _ in range(_MAX_TAG_PAGES):
@@ -273,6 +303,7 @@ class RegistryClient:
     def delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
         reference registry refuses tags: it deletes by digest, with every tag of it)."""
+        self._once.forget(("tag", repository, ref))
         response = self._send("DELETE", f"/v2/{repository}/manifests/{ref}")
         if response.status in (400, 405):
             return False

@@ -55,6 +55,28 @@ def test_cold_cache_costs_at_most_one_plus_two_k(
     assert all(r.method in ("GET", "HEAD") for r in requests)
 
 
+def test_sources_shared_by_aliases_are_read_once_per_run(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, reconcile: Reconcile,
+    capsys: pytest.CaptureFixture[str], isolated_cache: Path,
+) -> None:  # fmt: skip
+    aliases = {"10": ["10.10", "10.20"], "latest": ["10.10", "10.20"], "stable": ["10.20"]}
+    config = write_config(tmp_path / "shared.yaml", registry, repo_name, aliases)
+    run = Reconcile(capsys, config)
+    assert run().code == 0
+    registry.clear_log()
+    assert run().out == "Everything up to date (3 aliases).\n"
+    heads = Counter(r.path.rsplit("/", 1)[1] for r in registry.requests())
+    assert methods(registry) == Counter({"HEAD": 3 + 2})  # 3 alias tags, 2 distinct sources
+    assert heads == Counter({"10": 1, "latest": 1, "stable": 1, "10.10": 1, "10.20": 1})
+    for path in isolated_cache.rglob("*"):  # cold: each shared source is still read once
+        if path.is_file():
+            path.unlink()
+    registry.clear_log()
+    assert run("--dry-run").code == 0
+    manifest_reads = [r.path for r in registry.requests() if "/manifests/" in r.path]
+    assert len(manifest_reads) == len(set(manifest_reads)) == 5
+
+
 def test_a_moved_tag_is_noticed_even_with_everything_cached(
     registry: RegistryProcess, repo_name: str, reconcile: Reconcile
 ) -> None:

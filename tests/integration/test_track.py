@@ -95,6 +95,22 @@ def test_the_steady_state_costs_one_tag_listing_and_heads(
     assert [r.path for r in requests if r.method == "GET"] == [f"/v2/{repo_name}/tags/list?n=1000"]
 
 
+def test_floating_aliases_of_one_repository_share_its_tag_list_and_candidates(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for tag, platform in [("10.10", "linux/amd64"), ("10.20", "linux/arm64")]:
+        push_image(registry.url, repo_name, tag, platform=platform)
+    aliases = {"10": {"track": "10.*"}, "latest": {"track": "*"}, "v10": {"track": "10.*"}}
+    reconcile = reconcile_for(tmp_path, registry, repo_name, capsys, aliases)
+    assert reconcile().code == 0
+    registry.clear_log()
+    assert reconcile().out == "Everything up to date (3 aliases).\n"
+    requests = registry.requests()
+    # one listing; a HEAD for each alias tag and one for each candidate, however many track it
+    assert Counter(r.method for r in requests) == Counter({"GET": 1, "HEAD": 3 + 2})
+    assert [r.path for r in requests if r.method == "GET"] == [f"/v2/{repo_name}/tags/list?n=1000"]
+
+
 def test_semver_ignores_other_tags_and_pre_releases_unless_asked(
     tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
