@@ -15,8 +15,9 @@ from typing import Any
 
 from . import platforms
 from .errors import ProtocolError, ReconcileError
+from .names import ImageReference
 from .registry import RegistryClient
-from .types import INDEX_TYPES, Descriptor, Manifest, Platform, Reference
+from .types import INDEX_TYPES, Descriptor, Manifest, Platform
 
 __all__ = ["Resolution", "entries_of", "fetch", "image_platform", "layout", "resolve"]
 
@@ -27,9 +28,9 @@ _ENTRY_KEYS = ("mediaType", "size", "digest", "platform")
 _PLATFORM_KEYS = ("architecture", "os", "os.version", "os.features", "variant", "features")
 
 
-def fetch(client: RegistryClient, reference: Reference) -> Manifest:
+def fetch(client: RegistryClient, reference: ImageReference) -> Manifest:
     """The manifest at `reference` (by digest when it has one: then verified against it)."""
-    return client.get_manifest(reference.repository, reference.ref)
+    return client.get_manifest(reference.repository.name, reference.ref)
 
 
 def is_index(manifest: Manifest) -> bool:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .errors import ReconcileError
-from .names import check_tag, parse_repository
-from .types import Reference, is_digest
+from .names import ImageReference, check_tag, parse_repository
+from .types import is_digest
 
 __all__ = ["InvalidReference", "parse_reference"]
 
@@ -13,7 +13,7 @@ class InvalidReference(ReconcileError):
     """A reference on the command line that is not `[registry/]repository[:tag][@digest]`."""
 
 
-def parse_reference(text: str) -> Reference:
+def parse_reference(text: str) -> ImageReference:
     """Split a reference the way docker does; no tag and no digest means `:latest`.
 
     The registry is the first component when it looks like a host (has `.` or `:`, or is
@@ -34,4 +34,4 @@ def parse_reference(text: str) -> Reference:
         raise InvalidReference(f"{text!r}: {exc}") from None
     if not tag and not digest:
         tag = "latest"
-    return Reference(repository.registry, repository.name, tag, digest)
+    return ImageReference(repository, tag, digest)

@@ -26,7 +26,6 @@ __all__ = [
     "Descriptor",
     "Manifest",
     "Platform",
-    "Reference",
     "digest_of",
     "is_digest",
     "media_type_of",
@@ -146,29 +145,6 @@ class Manifest:
 
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, len(self.raw))
-
-
-@dataclass(frozen=True)
-class Reference:
-    """`registry/repository` plus a tag or a digest."""
-
-    registry: str
-    repository: str
-    tag: str = ""
-    digest: str = ""
-
-    @property
-    def ref(self) -> str:
-        """What goes after /manifests/ in a URL: the digest when known, else the tag."""
-        return self.digest or self.tag
-
-    def __str__(self) -> str:
-        name = f"{self.registry}/{self.repository}"
-        if self.tag:
-            name += f":{self.tag}"
-        if self.digest:
-            name += f"@{self.digest}"
-        return name
 
 
 def media_type_of(content_type: str, raw: bytes) -> str:

@@ -26,12 +26,13 @@ from ..config import Alias, AliasTarget, Config, Defaults, parse
 from ..desired import DesiredEntry, build_index
 from ..errors import ReconcileError
 from ..lookup import entries_of, is_index
+from ..names import ImageReference, RepositoryName
 from ..observe import ClientFor, observe_alias
 from ..plan import Action, AliasPlan, plan_alias
 from ..refs import parse_reference
 from ..registry import Registries, RegistryClient
 from ..render import describe_change
-from ..types import DOCKER_LIST, OCI_INDEX, Descriptor, Platform, Reference
+from ..types import DOCKER_LIST, OCI_INDEX, Descriptor, Platform
 from . import EXIT_FAILED, EXIT_OK
 from .remote import registry_config
 
@@ -42,30 +43,30 @@ _READERS = 8  # tags read at once
 
 @dataclass
 class _Adopted:
-    reference: Reference
+    reference: ImageReference
     alias: dict[str, Any]  # the alias as written in the file
     problems: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
-        return f"{self.reference.registry}/{self.reference.repository}"
+        return str(self.reference.repository)
 
 
 def import_command(
     references: Sequence[str], *, file: Path | None, insecure: bool, stdout: TextIO, stderr: TextIO
 ) -> int:
     refs = [_alias_reference(text) for text in references]
-    hosts = sorted({ref.registry for ref in refs})
+    hosts = sorted({ref.repository.registry for ref in refs})
     cfg = _settings(file, hosts, insecure)
     adopted: list[_Adopted] = []
     failed = 0
     with Registries(cfg, max_connections=_READERS) as registries:
-        for (host, repository), group in _by_repository(refs).items():
+        for repository, group in _by_repository(refs).items():
             try:
-                client = registries.client(host)
-                tags = read_tags(client, repository, exclude={ref.tag for ref in group})
+                client = registries.client(repository.registry)
+                tags = read_tags(client, repository.name, exclude={ref.tag for ref in group})
             except ReconcileError as exc:
-                print(f"reconcile: error: {host}/{repository}: {exc}", file=stderr)
+                print(f"reconcile: error: {repository}: {exc}", file=stderr)
                 failed += len(group)
                 continue
             for ref in group:
@@ -84,7 +85,7 @@ def import_command(
     return EXIT_FAILED if failed or problems else EXIT_OK
 
 
-def _alias_reference(text: str) -> Reference:
+def _alias_reference(text: str) -> ImageReference:
     ref = parse_reference(text)
     if not ref.tag:
         raise ReconcileError(f"{text!r}: name the alias tag to adopt (REPOSITORY:TAG[@DIGEST])")
@@ -100,10 +101,12 @@ def _settings(file: Path | None, hosts: Sequence[str], insecure: bool) -> Config
     return cfg
 
 
-def _by_repository(refs: Sequence[Reference]) -> dict[tuple[str, str], list[Reference]]:
-    groups: dict[tuple[str, str], list[Reference]] = {}
+def _by_repository(
+    refs: Sequence[ImageReference],
+) -> dict[RepositoryName, list[ImageReference]]:
+    groups: dict[RepositoryName, list[ImageReference]] = {}
     for ref in refs:
-        group = groups.setdefault((ref.registry, ref.repository), [])
+        group = groups.setdefault(ref.repository, [])
         if all(other.tag != ref.tag for other in group):
             group.append(ref)
     return groups
@@ -127,11 +130,11 @@ def read_tags(client: RegistryClient, repository: str, *, exclude: set[str]) -> 
         return [info for info in pool.map(read, names) if info is not None]
 
 
-def _adopt(client_for: ClientFor, ref: Reference, tags: list[TagInfo]) -> _Adopted:
-    client: RegistryClient = client_for(ref.registry)
-    manifest = client.manifest_at(ref.repository, ref.ref)
+def _adopt(client_for: ClientFor, ref: ImageReference, tags: list[TagInfo]) -> _Adopted:
+    client: RegistryClient = client_for(ref.repository.registry)
+    manifest = client.manifest_at(ref.repository.name, ref.ref)
     if manifest is None:
-        raise ReconcileError(f"{ref.registry}/{ref.repository}:{ref.ref} not found")
+        raise ReconcileError(f"{ref.repository}:{ref.ref} not found")
     if not is_index(manifest):
         raise ReconcileError("a single image, not an index: nothing to adopt (make it a source)")
     entries = entries_of(manifest, client.host)  # first: it checks the body is JSON

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from ..lookup import fetch, layout
-from ..refs import parse_reference
+from ..lookup import layout
 from . import EXIT_OK
-from .remote import open_client, registry_config
+from .remote import open_reference
 
 __all__ = ["inspect"]
 
@@ -22,14 +21,11 @@ def inspect(
     raw: bool,
     stdout: TextIO,
 ) -> int:
-    reference = parse_reference(reference_text)
-    cfg = registry_config(file, reference.registry, insecure=insecure)
-    with open_client(cfg, reference.registry) as client:
-        manifest = fetch(client, reference)
-    if raw:
-        stdout.flush()
-        stdout.buffer.write(manifest.raw)
-        stdout.buffer.flush()
-    else:
-        stdout.write(layout(manifest))
+    with open_reference(reference_text, file, insecure=insecure) as (_, _, manifest):
+        if raw:
+            stdout.flush()
+            stdout.buffer.write(manifest.raw)
+            stdout.buffer.flush()
+        else:
+            stdout.write(layout(manifest))
     return EXIT_OK

@@ -1,4 +1,5 @@
-"""Registry access for the one-off commands (`inspect`, `resolve`): which settings, one client."""
+"""Registry access for the one-off commands (`inspect`, `resolve`, `import`): which settings,
+one client."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from pathlib import Path
 from .. import config
 from ..config import Config
 from ..errors import ConfigError
+from ..lookup import fetch
+from ..names import ImageReference
+from ..refs import parse_reference
 from ..registry import Registries, RegistryClient
+from ..types import Manifest
 
-__all__ = ["DEFAULT_CONFIG", "open_client", "registry_config"]
+__all__ = ["DEFAULT_CONFIG", "open_client", "open_reference", "registry_config"]
 
 log = logging.getLogger("reconciler.cli")
 DEFAULT_CONFIG = Path("manifests.yaml")
@@ -42,3 +47,15 @@ def open_client(cfg: Config, host: str) -> Iterator[RegistryClient]:
     """A client for `host`, closed on exit."""
     with Registries(cfg, max_connections=4) as registries:
         yield registries.client(host)
+
+
+@contextmanager
+def open_reference(
+    text: str, file: Path | None, *, insecure: bool
+) -> Iterator[tuple[ImageReference, RegistryClient, Manifest]]:
+    """Parse a reference typed on the command line, open a client for its registry (settings
+    from `file`) and read the manifest it names: what `inspect` and `resolve` start from."""
+    reference = parse_reference(text)
+    host = reference.repository.registry
+    with open_client(registry_config(file, host, insecure=insecure), host) as client:
+        yield reference, client, fetch(client, reference)

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from .. import platforms
-from ..lookup import Resolution, entries_of, fetch, image_platform, is_index, resolve
-from ..refs import parse_reference
+from ..lookup import Resolution, entries_of, image_platform, is_index, resolve
+from ..names import ImageReference
 from ..render import index_label, short
-from ..types import Descriptor, Platform, Reference
+from ..types import Descriptor, Platform
 from . import EXIT_FAILED, EXIT_OK
-from .remote import open_client, registry_config
+from .remote import open_reference
 
 __all__ = ["render_resolution", "render_resolution_json", "resolve_command"]
 
@@ -30,14 +30,11 @@ def resolve_command(
     output: Literal["text", "json"],
     stdout: TextIO,
 ) -> int:
-    reference = parse_reference(reference_text)
-    cfg = registry_config(file, reference.registry, insecure=insecure)
-    with open_client(cfg, reference.registry) as client:
-        manifest = fetch(client, reference)
+    with open_reference(reference_text, file, insecure=insecure) as (reference, client, manifest):
         if is_index(manifest):
             resolution = resolve(host, entries_of(manifest, client.host))
         else:
-            platform = image_platform(client, reference.repository, manifest)
+            platform = image_platform(client, reference.repository.name, manifest)
             image = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw), platform)
             resolution = resolve(host, [image], index=False)
     head = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
@@ -46,7 +43,7 @@ def resolve_command(
     return EXIT_OK if resolution.chosen is not None else EXIT_FAILED
 
 
-def render_resolution(reference: Reference, head: Descriptor, resolution: Resolution) -> str:
+def render_resolution(reference: ImageReference, head: Descriptor, resolution: Resolution) -> str:
     """The answer first (what the machine pulls), then the entries and the preference order."""
     host, chosen = str(resolution.host), resolution.chosen
     if chosen is not None:
@@ -72,7 +69,9 @@ def render_resolution(reference: Reference, head: Descriptor, resolution: Resolu
     return "\n".join(lines) + "\n"
 
 
-def render_resolution_json(reference: Reference, head: Descriptor, resolution: Resolution) -> str:
+def render_resolution_json(
+    reference: ImageReference, head: Descriptor, resolution: Resolution
+) -> str:
     chosen = resolution.chosen
     doc = {
         "reference": str(reference),
@@ -100,8 +99,8 @@ def _entry_json(entry: Descriptor) -> dict[str, Any]:
     }
 
 
-def _pull(reference: Reference, entry: Descriptor) -> str:
-    return f"{reference.registry}/{reference.repository}@{entry.digest}"
+def _pull(reference: ImageReference, entry: Descriptor) -> str:
+    return f"{reference.repository}@{entry.digest}"
 
 
 def _platform(entry: Descriptor) -> str:

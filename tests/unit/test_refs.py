@@ -28,7 +28,7 @@ def test_references_split_like_docker(
     text: str, registry: str, repository: str, tag: str, digest: str
 ) -> None:
     ref = parse_reference(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
+    assert (ref.repository.registry, ref.repository.name, ref.tag, ref.digest) == (
         registry,
         repository,
         tag,
