@@ -68,7 +68,10 @@ class RegistrySettings(_Model):
     endpoint: Annotated[str, AfterValidator(_check_endpoint)] | None = Field(
         None, description="base URL to talk to instead of https://<host>"
     )
-    ca_file: Path | None = Field(None, description="PEM bundle to verify the registry's TLS")
+    ca_file: Path | None = Field(
+        None,
+        description="PEM bundle to verify the registry's TLS; relative to the config file",
+    )
     timeout: float = Field(30.0, gt=0, description="seconds allowed for one request")
     concurrency: int | None = Field(
         None, ge=1, description="requests in flight to this registry (default: --concurrency)"
@@ -255,7 +258,19 @@ def load(path: Path | str) -> Config:
         raise ConfigError(name, f"cannot read file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(name, "cannot read file: not UTF-8 text") from None
-    return parse(text, name)
+    return _relative_to(parse(text, name), Path(path).parent)
+
+
+def _relative_to(config: Config, base: Path) -> Config:
+    """Relative paths in a file (a registry's `ca_file`) are relative to that file, wherever
+    the command runs from: a CronJob's working directory is rarely the repository's."""
+    registries = {
+        host: settings.model_copy(update={"ca_file": base / settings.ca_file})
+        if settings.ca_file is not None and not settings.ca_file.is_absolute()
+        else settings
+        for host, settings in config.registries.items()
+    }
+    return config.model_copy(update={"registries": registries})
 
 
 def parse(text: str, name: str = "<config>") -> Config:

@@ -217,3 +217,24 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read file"):
         config.load(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("certs/ca.pem", "{dir}/certs/ca.pem"),
+        ("../ca.pem", "{dir}/../ca.pem"),
+        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+    ],
+)
+def test_a_relative_ca_file_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: str, expected: str
+) -> None:
+    directory = tmp_path / "repo"
+    directory.mkdir()
+    (directory / "m.yaml").write_text(
+        f"registries:\n  r.example:\n    ca_file: {written}\nrepositories: {{}}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # the command runs from elsewhere
+    loaded = config.load("repo/m.yaml")
+    assert str(loaded.registries["r.example"].ca_file) == expected.format(dir="repo")
