@@ -75,39 +75,42 @@ def test_a_floating_alias_follows_the_newest_tag_per_platform(
     assert reconcile().out == "Everything up to date (1 alias).\n"
 
 
+AMD, ARM = "linux/amd64", "linux/arm64"
+
+
+@pytest.mark.parametrize(
+    ("pushed", "aliases", "heads", "out"),
+    [
+        pytest.param(
+            {"10.10": AMD, "10.20": ARM, "10.3": AMD, "9.0": AMD},
+            {"10": {"track": "10.*"}},
+            1 + 3,  # the alias tag, and each of the 3 matching tags (9.0 does not match)
+            "Everything up to date (1 alias).\n",
+            id="one floating alias",
+        ),
+        pytest.param(
+            {"10.10": AMD, "10.20": ARM},
+            {"10": {"track": "10.*"}, "latest": {"track": "*"}, "v10": {"track": "10.*"}},
+            3 + 2,  # each alias tag, and each candidate once however many aliases track it
+            "Everything up to date (3 aliases).\n",
+            id="floating aliases of one repository share the listing and candidates",
+        ),
+    ],
+)
 def test_the_steady_state_costs_one_tag_listing_and_heads(
-    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for tag, platform in [
-        ("10.10", "linux/amd64"),
-        ("10.20", "linux/arm64"),
-        ("10.3", "linux/amd64"),
-    ]:
+    tmp_path: Path, registry: RegistryProcess, repo_name: str,
+    capsys: pytest.CaptureFixture[str], pushed: dict[str, str], aliases: dict[str, Any],
+    heads: int, out: str,
+) -> None:  # fmt: skip
+    for tag, platform in pushed.items():
         push_image(registry.url, repo_name, tag, platform=platform)
-    push_image(registry.url, repo_name, "9.0", platform="linux/amd64")
-    reconcile = reconcile_for(tmp_path, registry, repo_name, capsys, {"10": {"track": "10.*"}})
-    assert reconcile().code == 0
-
-    registry.clear_log()
-    assert reconcile().out == "Everything up to date (1 alias).\n"
-    requests = registry.requests()
-    assert Counter(r.method for r in requests) == Counter({"GET": 1, "HEAD": 1 + 3})
-    assert [r.path for r in requests if r.method == "GET"] == [f"/v2/{repo_name}/tags/list?n=1000"]
-
-
-def test_floating_aliases_of_one_repository_share_its_tag_list_and_candidates(
-    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for tag, platform in [("10.10", "linux/amd64"), ("10.20", "linux/arm64")]:
-        push_image(registry.url, repo_name, tag, platform=platform)
-    aliases = {"10": {"track": "10.*"}, "latest": {"track": "*"}, "v10": {"track": "10.*"}}
     reconcile = reconcile_for(tmp_path, registry, repo_name, capsys, aliases)
     assert reconcile().code == 0
+
     registry.clear_log()
-    assert reconcile().out == "Everything up to date (3 aliases).\n"
+    assert reconcile().out == out
     requests = registry.requests()
-    # one listing; a HEAD for each alias tag and one for each candidate, however many track it
-    assert Counter(r.method for r in requests) == Counter({"GET": 1, "HEAD": 3 + 2})
+    assert Counter(r.method for r in requests) == Counter({"GET": 1, "HEAD": heads})
     assert [r.path for r in requests if r.method == "GET"] == [f"/v2/{repo_name}/tags/list?n=1000"]
 
 
