@@ -86,4 +86,6 @@ def _copy_blob(
 
 
 def _transient(exc: RegistryError) -> bool:
-    return isinstance(exc, TransportError) or (exc.status or 0) >= 500 or exc.status == 429
+    if isinstance(exc, TransportError):
+        return exc.transient  # a rejected TLS certificate is not, as in the retry layer
+    return (exc.status or 0) >= 500 or exc.status == 429

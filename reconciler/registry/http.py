@@ -396,11 +396,8 @@ class RegistryClient:
         request = self._request("GET", f"/v2/{repository}/blobs/{digest}")
         send = functools.partial(self._round_trip, request)
         for _ in range(_MAX_REDIRECTS + 1):
-            try:
+            with self._translated(f"GET {repository}@{digest}"):
                 response = send()
-            except httpx.HTTPError as exc:
-                reason = _describe_transport_error(exc)
-                raise TransportError(self.host, f"GET {repository}@{digest}: {reason}") from None
             if response.status_code not in (301, 302, 303, 307, 308):
                 break
             response.close()
@@ -415,7 +412,7 @@ class RegistryClient:
                 answer = Answer("GET", response.status_code, response.headers, body, response.url)
                 self._check(answer, f"{repository}@{digest}")
             size = int(response.headers.get("content-length") or 0)
-            yield size, _guarded(response.iter_bytes(), self.host, f"{repository}@{digest}")
+            yield size, self._guarded(response.iter_bytes(), f"{repository}@{digest}")
         finally:
             response.close()
 
@@ -489,25 +486,34 @@ class RegistryClient:
     def _answer(
         self, send: Callable[[], httpx.Response], request: httpx.Request, cap: int
     ) -> Answer:
-        """The one boundary where httpx exceptions become TransportError."""
+        """Send, and read the body under `cap`."""
         method, path = request.method, request.url.path
-        try:
+        with self._translated(f"{method} {path}"):
             response = send()
             try:
                 body = _read_at_most(response, cap, self.host, path)
             finally:
                 response.close()
-        except httpx.TimeoutException:
-            raise TransportError(self.host, f"{method} {path}: timed out") from None
-        except CertificateError as exc:
-            raise TlsError(
-                self.host, f"{method} {path}: TLS certificate not accepted ({exc})"
-            ) from None
-        except httpx.HTTPError as exc:
-            reason = _describe_transport_error(exc)
-            raise TransportError(self.host, f"{method} {path}: {reason}") from None
         log.debug("%s %s -> %d", method, path, response.status_code)
-        return Answer(method, response.status_code, response.headers, body, request.url)
+        return Answer(method, response.status_code, response.headers, body, response.url)
+
+    def _guarded(self, chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
+        """Chunks of a streamed body, with httpx errors translated like every other request's."""
+        with self._translated(what):
+            yield from chunks
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        """The one boundary where httpx exceptions become TransportError (TlsError, which is
+        not retried, for a certificate that failed verification)."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise TransportError(self.host, f"{what}: timed out") from None
+        except CertificateError as exc:
+            raise TlsError(self.host, f"{what}: TLS certificate not accepted ({exc})") from None
+        except httpx.HTTPError as exc:
+            raise TransportError(self.host, f"{what}: {_describe_transport_error(exc)}") from None
 
     def _check(self, response: Answer, what: str) -> None:
         status = response.status
@@ -572,14 +578,6 @@ def _tls_context(settings: ClientSettings) -> ssl.SSLContext:
         raise RegistryError(
             settings.host, f"cannot use ca_file {settings.ca_file}: {reason}"
         ) from None
-
-
-def _guarded(chunks: Iterator[bytes], host: str, what: str) -> Iterator[bytes]:
-    """Chunks of a streamed body, with httpx errors translated like every other request's."""
-    try:
-        yield from chunks
-    except httpx.HTTPError as exc:
-        raise TransportError(host, f"{what}: {_describe_transport_error(exc)}") from None
 
 
 def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
