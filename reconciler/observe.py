@@ -112,8 +112,7 @@ def observe(
     """Observe every alias, `concurrency` at a time; results keep the order of `targets`.
     Aliases not yet started when `stop` is set are reported as interrupted."""
     stop = stop or threading.Event()
-    prefetch(targets, client_for)
-    share_repeated_reads(targets, client_for)
+    prepare_reads(targets, client_for)
 
     def one(target: AliasTarget) -> ObservedAlias:
         if stop.is_set():
@@ -126,53 +125,54 @@ def observe(
         return list(pool.map(one, targets))
 
 
-def prefetch(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
-    """On ECR, read every tag a repository's aliases mention in bulk (DescribeImages and
-    BatchGetImage) instead of one registry request per tag. Anything not found this way is
-    read per tag."""
-    wanted: dict[tuple[str, str], list[str]] = {}
-    for target in targets:
-        refs = wanted.setdefault((target.repository.registry, target.repository.name), [])
-        home = [source.tag or source.digest or "" for source in target.sources if not source.ref]
-        refs.extend([target.tag, *home])
-    for (registry, repository), refs in wanted.items():
-        try:
-            client = client_for(registry)
-        except ReconcileError:
-            continue  # reported per alias by observe_alias
-        client.read_in_bulk(repository, refs)
+@dataclass
+class RepositoryReads:
+    """What this run's aliases will read in one repository."""
+
+    home: list[str] = field(default_factory=list)  # tags and digests of aliases living here
+    counts: Counter[str] = field(default_factory=Counter)  # every ref read here -> by how many
+    floating: int = 0  # floating aliases living here
 
 
-def share_repeated_reads(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
-    """Tell each registry which tags more than one alias reads (a source of both `latest`
-    and `10`), and which repositories have several floating aliases (one tag list, and each
-    candidate tag, for all of them), so that each is read once in this run."""
-    reads: Counter[tuple[str, str, str]] = Counter()
-    floating: Counter[tuple[str, str]] = Counter()
+def reads_by_repository(targets: Sequence[AliasTarget]) -> dict[RepositoryName, RepositoryReads]:
+    reads: dict[RepositoryName, RepositoryReads] = {}
     for target in targets:
-        home = target.repository
-        reads[(home.registry, home.name, target.tag)] += 1
+        here = reads.setdefault(target.repository, RepositoryReads())
         if target.track is not None:
-            floating[(home.registry, home.name)] += 1
+            here.floating += 1
+        here.home.append(target.tag)
+        here.counts[target.tag] += 1
         for source in target.sources:
+            if not source.ref:
+                here.home.append(source.tag or source.digest or "")
             try:
-                where = source.locate(home)
+                where = source.locate(target.repository)
             except ValueError:
                 continue  # reported by observe_alias
-            reads[(where.repository.registry, where.repository.name, where.ref)] += 1
-    shared: dict[tuple[str, str], list[str]] = {}
-    for (registry, repository, ref), count in reads.items():
-        if count > 1:
-            shared.setdefault((registry, repository), []).append(ref)
-    for key, count in floating.items():
-        if count > 1:
-            shared.setdefault(key, [])
-    for (registry, repository), refs in shared.items():
+            reads.setdefault(where.repository, RepositoryReads()).counts[where.ref] += 1
+    return reads
+
+
+def prepare_reads(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
+    """Before the aliases are observed, per repository: on ECR, read every tag its aliases
+    mention in bulk (DescribeImages and BatchGetImage) instead of one registry request per
+    tag (anything not found this way is read per tag); and tell the registry which tags more
+    than one alias reads (a source of both `latest` and `10`) and whether several floating
+    aliases share the repository (one tag list, and each candidate tag, for all of them), so
+    that each is read once in this run."""
+    for repository, reads in reads_by_repository(targets).items():
+        shared = [ref for ref, count in reads.counts.items() if count > 1]
+        several_floating = reads.floating > 1
+        if not (reads.home or shared or several_floating):
+            continue
         try:
-            client = client_for(registry)
+            client = client_for(repository.registry)
         except ReconcileError:
             continue  # reported per alias by observe_alias
-        client.share(repository, refs, whole_repository=floating[(registry, repository)] > 1)
+        if reads.home:
+            client.read_in_bulk(repository.name, reads.home)
+        if shared or several_floating:
+            client.share(repository.name, shared, whole_repository=several_floating)
 
 
 def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
