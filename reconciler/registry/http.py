@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -129,7 +129,8 @@ class RegistryClient:
         # Tags (and tag lists) several aliases read: read once per run (see `share`).
         self._shared_tags: set[tuple[str, str]] = set()
         self._shared_repositories: set[str] = set()
-        self._once: ReadOnce[object] = ReadOnce()
+        self._tags_read: ReadOnce[Manifest | None] = ReadOnce()  # by (repository, tag)
+        self._lists_read: ReadOnce[list[str]] = ReadOnce()  # by repository
 
     def close(self) -> None:
         self._transport.close()
@@ -175,7 +176,7 @@ class RegistryClient:
             return self._manifest_or_none(repository, ref)
         if (repository, ref) in self._shared_tags or repository in self._shared_repositories:
             read = functools.partial(self._manifest_by_tag, repository, ref)
-            return cast("Manifest | None", self._once.get(("tag", repository, ref), read))
+            return self._tags_read.get((repository, ref), read)
         return self._manifest_by_tag(repository, ref)
 
     def _manifest_by_tag(self, repository: str, ref: str) -> Manifest | None:
@@ -267,7 +268,7 @@ class RegistryClient:
         self._cache.put(manifest.digest, manifest.raw)
         if not is_digest(tag):
             self._cache.set_hint(self.host, repository, tag, manifest.digest)
-            self._once.forget(("tag", repository, tag))
+            self._tags_read.forget((repository, tag))
         return confirmed
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
@@ -280,7 +281,7 @@ class RegistryClient:
         Listed once per run in a repository `share`d whole."""
         if repository in self._shared_repositories:
             read = functools.partial(self._list_tags, repository)
-            return list(cast("list[str]", self._once.get(("tags", repository), read)))
+            return list(self._lists_read.get(repository, read))
         return self._list_tags(repository)
 
     def _list_tags(self, repository: str) -> list[str]:
@@ -303,7 +304,7 @@ class RegistryClient:
     def delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
         reference registry refuses tags: it deletes by digest, with every tag of it)."""
-        self._once.forget(("tag", repository, ref))
+        self._tags_read.forget((repository, ref))
         response = self._send("DELETE", f"/v2/{repository}/manifests/{ref}")
         if response.status in (400, 405):
             return False
