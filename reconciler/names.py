@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .types import is_digest
+
 __all__ = [
     "DOCKER_HUB",
     "ECR_HOST",
@@ -15,6 +17,7 @@ __all__ = [
     "parse_ecr_host",
     "parse_reference",
     "parse_repository",
+    "split_reference",
 ]
 
 DOCKER_HUB = "docker.io"
@@ -85,22 +88,27 @@ class ImageReference:
         return text + (f"@{self.digest}" if self.digest else "")
 
 
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
-
-
-def parse_reference(text: str) -> ImageReference:
-    """Parse a full image reference; a reference needs a tag or a digest."""
-    rest, _, digest = text.partition("@")
-    if digest and not _DIGEST.match(digest):
-        raise ValueError(f"invalid digest in {text!r}: expected sha256:<64 hex digits>")
+def split_reference(text: str) -> tuple[RepositoryName, str, str]:
+    """`[registry/]repository[:tag][@digest]` as (repository, tag, digest), either of the last
+    two possibly empty; ValueError says what is wrong."""
+    rest, at, digest = text.partition("@")
+    if at and not is_digest(digest):
+        raise ValueError(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
     name, tag = rest, ""
     slash = rest.rfind("/")
     colon = rest.rfind(":")
     if colon > slash:  # a ':' after the last '/' starts the tag (not a registry port)
         name, tag = rest[:colon], check_tag(rest[colon + 1 :])
+    return parse_repository(name), tag, digest
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse a full image reference, as a `ref:` source is written: it needs a tag or a
+    digest (the command line's `refs.parse_reference` defaults to `:latest` instead)."""
+    repository, tag, digest = split_reference(text)
     if not tag and not digest:
         raise ValueError(f"reference {text!r} needs a tag or a digest")
-    return ImageReference(parse_repository(name), tag, digest)
+    return ImageReference(repository, tag, digest)
 
 
 # `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]` or the dual-stack
