@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from .types import is_digest
 
 __all__ = [
+    "COMPONENT_PATTERN",
     "DOCKER_HUB",
     "ECR_HOST",
+    "TAG_PATTERN",
     "EcrHost",
     "ImageReference",
     "RepositoryName",
@@ -21,9 +23,11 @@ __all__ = [
 ]
 
 DOCKER_HUB = "docker.io"
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_NAME = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# The grammar, also used as JSON Schema (ECMA-262) patterns by schema.py.
+COMPONENT_PATTERN = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
+_NAME = re.compile(rf"^{COMPONENT_PATTERN}(?:/{COMPONENT_PATTERN})*$")
+_TAG = re.compile(TAG_PATTERN)
 _HOST = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?$")
 
 

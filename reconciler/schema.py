@@ -17,27 +17,25 @@ import copy
 from typing import Any
 
 from .config import CONFIG_VERSION, Config
+from .names import COMPONENT_PATTERN, TAG_PATTERN
 from .render import JSON_SCHEMA_VERSION
+from .types import DIGEST_PATTERN
 
 __all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-# The grammars of `names.py` and `types.py`, as JSON Schema (ECMA-262) patterns.
-TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
-DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 _HOST = (
     r"(?:localhost(?::[0-9]+)?"  # localhost, with or without a port
     r"|[a-zA-Z0-9-]*\.[a-zA-Z0-9.-]*(?::[0-9]+)?"  # anything with a dot
     r"|[a-zA-Z0-9.-]+:[0-9]+"  # anything with a port
     r"|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"  # an IPv6 literal
 )
-REPOSITORY_PATTERN = rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+REPOSITORY_PATTERN = rf"^(?:{_HOST}/)?{COMPONENT_PATTERN}(?:/{COMPONENT_PATTERN})*$"
 _PLATFORM_PATTERN = r"^[^/\s]+/[^/\s]+(?:/[^/\s]+)?$"
 _TAG_STRING = {"type": "string", "pattern": TAG_PATTERN}
 _SOURCE_STRING = {
     "type": "string",
-    "pattern": rf"^(?:{TAG_PATTERN[1:-1]}|sha256:[a-f0-9]{{64}})$",
+    "pattern": rf"^(?:{TAG_PATTERN[1:-1]}|{DIGEST_PATTERN[1:-1]})$",
     "description": "a tag, or a digest (sha256:...), in the alias's repository",
 }
 _NUMBER_TAG = {"type": "number", "description": "an unquoted number, read as the tag it spells"}

@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "ATTESTATION_DIGEST_ANNOTATION",
     "ATTESTATION_TYPE_ANNOTATION",
+    "DIGEST_PATTERN",
     "DOCKER_LIST",
     "DOCKER_MANIFEST",
     "IMAGE_TYPES",
@@ -43,7 +44,8 @@ MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFE
 ATTESTATION_TYPE_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_DIGEST_ANNOTATION = "vnd.docker.reference.digest"
 
-_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"  # also the JSON Schema's (schema.py)
+_DIGEST = re.compile(DIGEST_PATTERN)
 
 
 def digest_of(raw: bytes) -> str:
