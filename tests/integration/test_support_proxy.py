@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,14 @@ from tests.support.images import (
     push_image,
     sha256_digest,
 )
-from tests.support.proxy import Fault, Proxy, ProxyRequest, path_kind, start_proxy
+from tests.support.proxy import (
+    Fault,
+    Proxy,
+    ProxyAnswer,
+    ProxyRequest,
+    path_kind,
+    start_proxy,
+)
 from tests.support.registry import RegistryProcess
 
 ACCEPT = {"Accept": ", ".join(ALL_MANIFEST_TYPES)}
@@ -173,6 +181,60 @@ def test_fault_respond_answers_without_forwarding(
         conn.close()
     assert [r.method for r in registry.requests()] == ["PUT"]
     assert proxy.counts().faults == 2
+
+
+def test_fault_respond_sends_a_header_repeated(proxy: Proxy, repo_name: str) -> None:
+    challenges = [("WWW-Authenticate", 'Bearer realm="r"'), ("WWW-Authenticate", "Basic")]
+    proxy.fault = lambda request: Fault.respond(401, headers=challenges)
+    with loopback_client(proxy.url) as client:
+        answer = client.get(f"/v2/{repo_name}/tags/list")
+    assert answer.status_code == 401
+    assert answer.headers.get_list("www-authenticate") == ['Bearer realm="r"', "Basic"]
+
+
+def test_rewrite_edits_the_registry_answer_keeping_the_connection(
+    proxy: Proxy, repo_name: str
+) -> None:
+    image = push_image(proxy.url, repo_name, "v1")
+    seen: list[tuple[str, int]] = []
+
+    def rewrite(request: ProxyRequest, answer: ProxyAnswer) -> ProxyAnswer:
+        seen.append((request.method, answer.status))
+        if request.kind != "tags":
+            return answer.with_header("ratelimit-remaining", "7;w=21600")
+        doc = answer.json()
+        return replace(answer, body=json.dumps({**doc, "extra": True}).encode())
+
+    proxy.rewrite = rewrite
+    conn = _connection(proxy)
+    try:
+        response, body = _send(conn, "HEAD", f"/v2/{repo_name}/manifests/v1", ACCEPT)
+        assert (response.status, body) == (200, b"")
+        assert response.getheader("Content-Length") == str(image.size)  # kept on HEAD
+        assert response.getheader("ratelimit-remaining") == "7;w=21600"
+        response, body = _send(conn, "GET", f"/v2/{repo_name}/tags/list")
+        assert json.loads(body) == {"name": repo_name, "tags": ["v1"], "extra": True}
+        assert response.getheader("Content-Length") == str(len(body))
+    finally:
+        conn.close()
+    assert seen == [("HEAD", 200), ("GET", 200)]
+
+
+def test_rewrite_hook_errors_answer_500_and_are_kept(proxy: Proxy, repo_name: str) -> None:
+    def broken(request: ProxyRequest, answer: ProxyAnswer) -> ProxyAnswer:
+        raise KeyError("boom")
+
+    proxy.rewrite = broken
+    with loopback_client(proxy.url) as client:
+        assert client.get(f"/v2/{repo_name}/tags/list").status_code == 500
+    assert [type(e) for e in proxy.hook_errors] == [KeyError]
+
+
+def test_a_proxy_can_listen_on_another_loopback_address(registry: RegistryProcess) -> None:
+    with start_proxy(registry.url, address="127.0.0.2") as other:
+        assert other.host == f"127.0.0.2:{other.port}"
+        with loopback_client(other.url) as client:
+            assert client.get("/v2/").status_code == 200
 
 
 def test_fault_reset_sends_a_tcp_reset(proxy: Proxy, repo_name: str) -> None:

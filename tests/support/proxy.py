@@ -7,6 +7,11 @@ to every request, and can inject faults chosen per request by a hook::
         ...                                   # point the client at proxy.host / proxy.url
         proxy.counts().by_method              # {"HEAD": 3, "GET": 1}
         proxy.fault = lambda r: Fault.respond(503) if r.number == 1 else None
+        proxy.rewrite = lambda r, a: a.with_header("ratelimit-remaining", "99;w=21600")
+
+`fault` decides before anything is forwarded; `rewrite` edits the registry's answer (status,
+headers, body) before it is relayed, which is how the registry zoo (tests/support/zoo/) makes
+the reference registry answer as Docker Hub, ECR or GCR document.
 
 Keep-alive works on both sides: each client connection gets its own handler thread, and each
 handler thread its own upstream connection, so N client connections map to at most N upstream
@@ -21,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
+import json
 import re
 import socket
 import struct
@@ -28,8 +34,8 @@ import threading
 import time
 import weakref
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -41,8 +47,10 @@ __all__ = [
     "LoggedExchange",
     "PathKind",
     "Proxy",
+    "ProxyAnswer",
     "ProxyCounts",
     "ProxyRequest",
+    "RewriteHook",
     "path_kind",
     "start_proxy",
 ]
@@ -106,18 +114,17 @@ class Fault:
 
     action: FaultAction
     status: int = 0
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     seconds: float = 0.0
     after_bytes: int = 0
 
     @classmethod
-    def respond(
-        cls, status: int, *, headers: Mapping[str, str] | None = None, body: bytes = b""
-    ) -> Fault:
+    def respond(cls, status: int, *, headers: Headers | None = None, body: bytes = b"") -> Fault:
         """Answer with `status` (e.g. 503, or 429 with ``{"Retry-After": "1"}``) without
-        forwarding; the connection stays usable."""
-        return cls("respond", status=status, headers=dict(headers or {}), body=body)
+        forwarding; the connection stays usable. `headers` may be a list of pairs, to send one
+        header several times (two `WWW-Authenticate` challenges)."""
+        return cls("respond", status=status, headers=_pairs(headers), body=body)
 
     @classmethod
     def reset(cls) -> Fault:
@@ -137,6 +144,47 @@ class Fault:
 
 
 FaultHook = Callable[[ProxyRequest], Fault | None]
+
+
+@dataclass(frozen=True)
+class ProxyAnswer:
+    """The registry's answer to one request, as a rewrite hook sees and returns it. For a HEAD
+    the body is empty and `Content-Length` is kept as the registry sent it; otherwise the
+    proxy sets `Content-Length` from the body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    def without_header(self, name: str) -> ProxyAnswer:
+        wanted = name.lower()
+        kept = tuple((k, v) for k, v in self.headers if k.lower() != wanted)
+        return replace(self, headers=kept)
+
+    def with_header(self, name: str, value: str) -> ProxyAnswer:
+        """This answer with `name: value` replacing any earlier value of that header."""
+        cut = self.without_header(name)
+        return replace(cut, headers=(*cut.headers, (name, value)))
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+# Edits the registry's answer before it is relayed; returning the answer unchanged is fine.
+RewriteHook = Callable[[ProxyRequest, ProxyAnswer], ProxyAnswer]
+Headers = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+def _pairs(headers: Headers | None) -> tuple[tuple[str, str], ...]:
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        return tuple(headers.items())
+    return tuple(headers)
 
 
 @dataclass(frozen=True)
@@ -178,7 +226,13 @@ class ProxyCounts:
 class _State:
     """Everything the handler threads share, behind one lock."""
 
-    def __init__(self, upstream: str, latency: float, fault: FaultHook | None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        latency: float,
+        fault: FaultHook | None,
+        rewrite: RewriteHook | None = None,
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
@@ -187,6 +241,7 @@ class _State:
         self.proxy_origin = ""  # set once the port is known
         self.latency = latency
         self.fault = fault
+        self.rewrite = rewrite
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.number = 0
@@ -222,6 +277,17 @@ class _State:
             with self.lock:
                 self.hook_errors.append(exc)
             return Fault.respond(500, body=b"fault hook failed\n")
+
+    def rewritten(self, request: ProxyRequest, answer: ProxyAnswer) -> ProxyAnswer:
+        hook = self.rewrite
+        if hook is None:
+            return answer
+        try:
+            return hook(request, answer)
+        except Exception as exc:  # as for fault hooks: a 500, kept for the test to see
+            with self.lock:
+                self.hook_errors.append(exc)
+            return ProxyAnswer(500, (), b"rewrite hook failed\n")
 
     def counts(self) -> ProxyCounts:
         with self.lock:
@@ -313,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             # Counted before the answer goes out: a client that has read it sees it counted.
             limit = fault.after_bytes if fault and fault.action == "truncate" else None
-            self._forward(limit, lambda status: state.answered(request, status, fault))
+            self._forward(request, limit, lambda status: state.answered(request, status, fault))
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_OPTIONS = _proxy
 
@@ -321,7 +387,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, fault: Fault) -> None:
         self.send_response_only(fault.status)
-        for name, value in fault.headers.items():
+        for name, value in fault.headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(fault.body)))
         self.end_headers()
@@ -345,7 +411,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- forwarding ------------------------------------------------------------------------
 
-    def _forward(self, truncate_after: int | None, record: Callable[[int], None]) -> int:
+    def _forward(
+        self, request: ProxyRequest, truncate_after: int | None, record: Callable[[int], None]
+    ) -> int:
         """Send the request upstream and relay the answer; `record` gets the status first."""
         try:
             response = self._exchange()
@@ -354,6 +422,8 @@ class _Handler(BaseHTTPRequestHandler):
             record(502)
             self._respond(Fault.respond(502, body=f"proxy: upstream failed: {exc}\n".encode()))
             return 502
+        if self.server.state.rewrite is not None and truncate_after is None:
+            return self._relay_rewritten(request, response, record)
         record(response.status)
         try:
             self._relay(response, truncate_after)
@@ -426,6 +496,37 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         if response.will_close:
             self._drop_upstream()
+
+    def _relay_rewritten(
+        self,
+        request: ProxyRequest,
+        response: http.client.HTTPResponse,
+        record: Callable[[int], None],
+    ) -> int:
+        """Read the whole answer, let the hook edit it, and send the result."""
+        body = response.read()
+        if response.will_close:
+            self._drop_upstream()
+        headers = tuple(
+            (name, self._rewrite_location(value) if name.lower() == "location" else value)
+            for name, value in response.getheaders()
+            if name.lower() not in _HOP_BY_HOP
+        )
+        answer = self.server.state.rewritten(request, ProxyAnswer(response.status, headers, body))
+        record(answer.status)
+        self.send_response_only(answer.status)
+        for name, value in answer.headers:
+            if name.lower() != "content-length" or self.command == "HEAD":
+                self.send_header(name, value)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        try:
+            if self.command != "HEAD":
+                self.wfile.write(answer.body)
+        except OSError:
+            self.close_connection = True
+        return answer.status
 
     def _send_truncated(self, response: http.client.HTTPResponse, limit: int) -> None:
         left = limit
@@ -503,12 +604,14 @@ class Proxy:
         self._state = server.state
         self._thread = thread
         self.port = int(server.server_address[1])
+        self.address = str(server.server_address[0])
         self._finalizer = weakref.finalize(self, _shutdown, server, thread)
 
     @property
     def host(self) -> str:
-        """``127.0.0.1:PORT``, as a registry host in references and configs."""
-        return f"127.0.0.1:{self.port}"
+        """``ADDRESS:PORT`` (``127.0.0.1:PORT`` by default), as a registry host in references
+        and configs."""
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -535,6 +638,15 @@ class Proxy:
     @fault.setter
     def fault(self, hook: FaultHook | None) -> None:
         self._state.fault = hook
+
+    @property
+    def rewrite(self) -> RewriteHook | None:
+        """The answer hook, called once per forwarded answer; may be replaced while running."""
+        return self._state.rewrite
+
+    @rewrite.setter
+    def rewrite(self, hook: RewriteHook | None) -> None:
+        self._state.rewrite = hook
 
     @property
     def hook_errors(self) -> list[BaseException]:
@@ -571,15 +683,21 @@ class Proxy:
 
 
 def start_proxy(
-    upstream_url: str, *, latency: float = 0.0, fault: FaultHook | None = None
+    upstream_url: str,
+    *,
+    latency: float = 0.0,
+    fault: FaultHook | None = None,
+    rewrite: RewriteHook | None = None,
+    address: str = "127.0.0.1",
 ) -> Proxy:
-    """Start a proxy on a free 127.0.0.1 port in front of `upstream_url` (http only)."""
+    """Start a proxy on a free port of `address` (a loopback address) in front of
+    `upstream_url` (http only)."""
     if latency < 0:
         raise ValueError(f"latency must be >= 0, got {latency}")
-    state = _State(upstream_url, latency, fault)
-    server = _Server(("127.0.0.1", 0), _Handler)
+    state = _State(upstream_url, latency, fault, rewrite)
+    server = _Server((address, 0), _Handler)
     server.state = state
-    state.proxy_origin = f"http://127.0.0.1:{server.server_address[1]}"
+    state.proxy_origin = f"http://{address}:{server.server_address[1]}"
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="proxy"
     )
