@@ -4,7 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-APT_PACKAGES := docker-registry apache2-utils
+# Programs the tests run, as Debian packages: the registry, htpasswd, and the docker CLI
+# (`docker manifest`, the reference tool; no engine is used). A program already on PATH is
+# not installed again.
+APT_PACKAGES := docker-registry apache2-utils docker.io
 
 .PHONY: demo test check lint typecheck unit integration bench bench-scale system-deps venv clean
 
@@ -12,9 +15,11 @@ system-deps:
 	@missing=""; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
+	command -v docker >/dev/null || missing="$$missing docker.io"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(STAMP): pyproject.toml

@@ -6,11 +6,12 @@ Run as a child process (``python -m bench.floor``), so its CPU and RSS are its o
         --client http.client
 
 Clients: `http.client` (one persistent connection per thread, the floor for Python),
-`httpx` (one `httpx.Client` shared by threads), `httpx-per-thread` (one single-connection
-`httpx.Client` per thread: the same library without a shared pool and its lock),
-`httpx-lean` (one `httpx.Client` per thread on the reconciler's own `http.client` transport)
-and `httpx-async` (one `httpx.AsyncClient`, tasks bounded by a semaphore). The reconciler
-itself sends through its transport without `httpx.Client` (see reconciler/registry/http.py).
+`urllib3` (one `urllib3.PoolManager` shared by threads: the library under reconcile's
+transport, bare), `httpx` (one `httpx.Client` shared by threads), `httpx-per-thread` (one
+single-connection `httpx.Client` per thread: the same library without a shared pool and its
+lock), `httpx-lean` (one `httpx.Client` per thread on one reconciler transport) and
+`httpx-async` (one `httpx.AsyncClient`, tasks bounded by a semaphore). The reconciler itself
+sends through its transport without `httpx.Client` (see reconciler/registry/http.py).
 Prints one JSON object: requests, errors, wall seconds and CPU seconds of the request loop
 alone (startup excluded).
 """
@@ -30,8 +31,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-
-from reconciler.registry.transport import LeanTransport
+import urllib3
 
 __all__ = ["CLIENTS", "main"]
 
@@ -64,6 +64,22 @@ def run_http_client(url: str, paths: Sequence[str], concurrency: int) -> int:
         return sum(pool.map(head, paths))
 
 
+def run_urllib3(url: str, paths: Sequence[str], concurrency: int) -> int:
+    """One `urllib3.PoolManager` shared by threads, a keep-alive connection per thread."""
+    manager = urllib3.PoolManager(maxsize=concurrency, retries=False)
+    headers = {"Accept": ACCEPT}
+
+    def head(path: str) -> int:
+        response = manager.request("HEAD", url + path, headers=headers, timeout=60)
+        return 0 if response.status == 200 else 1
+
+    try:
+        with ThreadPoolExecutor(concurrency) as pool:
+            return sum(pool.map(head, paths))
+    finally:
+        manager.clear()
+
+
 def run_httpx(url: str, paths: Sequence[str], concurrency: int) -> int:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     with httpx.Client(base_url=url, limits=limits, trust_env=False, timeout=60) as client:
@@ -86,12 +102,16 @@ def run_httpx_per_thread(url: str, paths: Sequence[str], concurrency: int) -> in
 
 
 def run_httpx_lean(url: str, paths: Sequence[str], concurrency: int) -> int:
-    """One `httpx.Client` per thread on the reconciler's `http.client` transport."""
-    return _client_per_thread(
-        lambda: httpx.Client(base_url=url, transport=LeanTransport(), timeout=60),
-        paths,
-        concurrency,
-    )
+    """One `httpx.Client` per thread on one reconciler transport (thread-safe, as reconcile
+    shares it)."""
+    from reconciler.registry.transport import RegistryTransport
+
+    with RegistryTransport(max_connections=concurrency) as transport:
+        return _client_per_thread(
+            lambda: httpx.Client(base_url=url, transport=transport, timeout=60),
+            paths,
+            concurrency,
+        )
 
 
 def _client_per_thread(
@@ -137,6 +157,7 @@ def run_httpx_async(url: str, paths: Sequence[str], concurrency: int) -> int:
 
 CLIENTS: dict[str, Runner] = {
     "http.client": run_http_client,
+    "urllib3": run_urllib3,
     "httpx": run_httpx,
     "httpx-per-thread": run_httpx_per_thread,
     "httpx-lean": run_httpx_lean,

@@ -20,6 +20,7 @@ from .errors import ConfigError
 from .names import (
     ImageReference,
     RepositoryName,
+    canonical_host,
     check_tag,
     parse_ecr_host,
     parse_reference,
@@ -191,7 +192,14 @@ class Config(_Model):
     repositories: dict[RepositoryKey, Repository]
 
     def registry(self, host: str) -> RegistrySettings:
-        return self.registries.get(host, RegistrySettings())
+        """The settings of `host`: its own entry, or the entry of another spelling of the same
+        registry (`docker.io`, `index.docker.io` and `registry-1.docker.io` are one), or the
+        defaults."""
+        if host in self.registries:
+            return self.registries[host]
+        wanted = canonical_host(host)
+        same = (s for key, s in self.registries.items() if canonical_host(key) == wanted)
+        return next(same, RegistrySettings())
 
     def targets(self) -> list[AliasTarget]:
         return [
@@ -308,6 +316,8 @@ def _check_version(located: yamlsource.Located, name: str) -> None:
 
 def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Rules that span fields, reported at the exact path they are about."""
+    yield from _spelling_problems(config.registries)
+    yield from _repository_spelling_problems(config.repositories)
     for host, registry in config.registries.items():
         if registry.auth == "ecr" and not registry.region and not parse_ecr_host(host):
             yield ("registries", host, "auth"), "auth: ecr on a non-ECR host needs `region:`"
@@ -326,6 +336,38 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
                     (*path, "media_type"),
                     "prune: true marks aliases with an annotation, which needs an OCI index",
                 )
+
+
+def _spelling_problems(
+    registries: dict[str, RegistrySettings],
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Two entries for one registry (`docker.io` and `index.docker.io`): which one applies
+    would be an accident of order."""
+    first: dict[str, str] = {}
+    for host in registries:
+        earlier = first.setdefault(canonical_host(host), host)
+        if earlier != host:
+            yield (
+                ("registries", host),
+                f"{host!r} and {earlier!r} are the same registry ({canonical_host(host)});"
+                " keep one entry",
+            )
+
+
+def _repository_spelling_problems(
+    repositories: dict[str, Repository],
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Two keys for one repository (`nginx` and `docker.io/library/nginx`): their aliases
+    would be planned twice, and the same tag written by both."""
+    first: dict[str, str] = {}
+    for key in repositories:
+        name = str(parse_repository(key))
+        earlier = first.setdefault(name, key)
+        if earlier != key:
+            yield (
+                ("repositories", key),
+                f"{key!r} and {earlier!r} are the same repository ({name}); keep one entry",
+            )
 
 
 def _track_problems(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 
-from .errors import RegistryError, TransportError
+from .errors import AuthError, RegistryError, TransportError
 from .names import RepositoryName
 from .observe import ClientFor, Copy
 from .registry import RegistryClient
@@ -52,37 +53,59 @@ def copy_manifest(client_for: ClientFor, home: RepositoryName, copy: Copy) -> No
     manifest = origin.get_manifest(copy.origin.name, copy.digest)
     for digest, size in copy.blobs:
         if not target.head_blob(home.name, digest):
-            _copy_blob(target, home, origin, copy.origin, digest, size)
+            _BlobCopy(target, home, origin, copy.origin, digest, size).run()
     target.put_manifest(home.name, copy.digest, manifest)
     log.info("copied %s from %s into %s", copy.digest[:19], copy.origin, home)
 
 
-def _copy_blob(
-    target: RegistryClient,
-    home: RepositoryName,
-    origin: RegistryClient,
-    source: RepositoryName,
-    digest: str,
-    size: int,
-) -> None:
-    """Mount when both repositories are on one registry; otherwise, or when the registry
-    refuses the mount (it then opens an upload session), stream the blob across."""
-    for attempt in range(1, _BLOB_ATTEMPTS + 1):
-        try:
-            if source.registry == home.registry:
-                location = target.mount_blob(home.name, digest, source.name)
-                if location is None:
-                    return
-                log.info("mount of %s refused by %s; streaming it", digest[:19], target.host)
-            else:
-                location = target.start_upload(home.name)
-            with origin.open_blob(source.name, digest) as (length, chunks):
-                target.finish_upload(home.name, location, digest, chunks, length or size)
-            return
-        except (TransportError, RegistryError) as exc:
-            if attempt == _BLOB_ATTEMPTS or not _transient(exc):
-                raise
-            log.info("retrying copy of %s after %s (attempt %d)", digest[:19], exc, attempt + 1)
+@dataclass(frozen=True)
+class _BlobCopy:
+    """One blob to bring from `source` on `origin` into `home` on `target`."""
+
+    target: RegistryClient
+    home: RepositoryName
+    origin: RegistryClient
+    source: RepositoryName
+    digest: str
+    size: int
+
+    def run(self) -> None:
+        """Copy the blob, in a new upload session per attempt (a stream cannot be replayed):
+        transient failures are retried, and a 401 once, the auth flow having fetched fresh
+        credentials while answering it (an expired token); a second 401 fails the alias."""
+        attempt, refused = 1, False
+        while True:
+            try:
+                self._once()
+                return
+            except AuthError as exc:
+                if refused or exc.status != 401:
+                    raise
+                refused = True
+                log.info("copy of %s refused (%s); once more, with fresh credentials", self, exc)
+            except (TransportError, RegistryError) as exc:
+                if attempt == _BLOB_ATTEMPTS or not _transient(exc):
+                    raise
+                attempt += 1
+                log.info("retrying copy of %s after %s (attempt %d)", self, exc, attempt)
+
+    def _once(self) -> None:
+        """Mount when both repositories are on one registry; otherwise, or when the registry
+        refuses the mount (it then opens an upload session), stream the blob across: its
+        bytes as stored, `size` of them (the descriptor's, not what the source's answer says)."""
+        target, home, digest = self.target, self.home, self.digest
+        if self.source.registry == home.registry:
+            location = target.mount_blob(home.name, digest, self.source.name)
+            if location is None:
+                return
+            log.info("mount of %s refused by %s; streaming it", self, target.host)
+        else:
+            location = target.start_upload(home.name)
+        with self.origin.open_blob(self.source.name, digest, self.size) as chunks:
+            target.finish_upload(home.name, location, digest, chunks, self.size)
+
+    def __str__(self) -> str:
+        return self.digest[:19]
 
 
 def _transient(exc: RegistryError) -> bool:

@@ -31,6 +31,8 @@ class RunMetrics:
     report: Report | None
     dry_run: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    # registry host -> the fewest pulls left it reported (`ratelimit-remaining`) in the run
+    ratelimit_remaining: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -55,6 +57,10 @@ _HELP = {
         "Aliases in error or conflict in the last run; 1 when it stopped before planning"
         " (config, credentials)."
     ),
+    "reconcile_registry_ratelimit_remaining": (
+        "Fewest pulls left (ratelimit-remaining) a registry reported in the last run; 0 when"
+        " it refused a pull. Only registries that announce a pull limit (Docker Hub)."
+    ),
 }
 
 
@@ -68,9 +74,14 @@ def render_metrics(run: RunMetrics) -> str:
         "reconcile_last_run_dry_run": [({}, str(int(run.dry_run)))],
         "reconcile_last_run_aliases": [({"action": a}, str(n)) for a, n in summary.items()],
         "reconcile_last_run_errors": [({}, str(run.errors))],
+        "reconcile_registry_ratelimit_remaining": [
+            ({"registry": host}, str(n)) for host, n in sorted(run.ratelimit_remaining.items())
+        ],
     }
     lines: list[str] = []
     for name, values in samples.items():
+        if not values:
+            continue  # a family without samples says nothing (no registry announced a limit)
         lines += [f"# HELP {name} {_HELP[name]}", f"# TYPE {name} gauge"]
         lines += [f"{name}{_labels({**run.labels, **extra})} {value}" for extra, value in values]
     return "\n".join(lines) + "\n"

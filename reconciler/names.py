@@ -10,11 +10,13 @@ from .types import is_digest
 __all__ = [
     "COMPONENT_PATTERN",
     "DOCKER_HUB",
+    "DOCKER_HUB_HOSTS",
     "ECR_HOST",
     "TAG_PATTERN",
     "EcrHost",
     "ImageReference",
     "RepositoryName",
+    "canonical_host",
     "check_tag",
     "parse_ecr_host",
     "parse_reference",
@@ -23,6 +25,9 @@ __all__ = [
 ]
 
 DOCKER_HUB = "docker.io"
+# Every host that means Docker Hub: docker's own name, the legacy index (still the key of Hub
+# credentials in docker's config, `https://index.docker.io/v1/`) and the API host.
+DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, "index.docker.io", "registry-1.docker.io"})
 # The grammar, also used as JSON Schema (ECMA-262) patterns by schema.py.
 COMPONENT_PATTERN = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 TAG_PATTERN = r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$"
@@ -33,13 +38,20 @@ _HOST = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$|^\[[0-9a-fA-F:]+\](?::[0-9]+)?
 
 @dataclass(frozen=True, order=True)
 class RepositoryName:
-    """A repository on a registry: `registry` is the host as written (`localhost:5000`)."""
+    """A repository on a registry: `registry` is the host as written (`localhost:5000`), except
+    that Docker Hub is always `docker.io`."""
 
     registry: str
     name: str
 
     def __str__(self) -> str:
         return f"{self.registry}/{self.name}"
+
+
+def canonical_host(host: str) -> str:
+    """`docker.io` for any of Docker Hub's hosts, so that each spelling finds the same
+    settings, credentials and cache; any other host as written."""
+    return DOCKER_HUB if host in DOCKER_HUB_HOSTS else host
 
 
 def check_tag(tag: str) -> str:
@@ -54,16 +66,18 @@ def check_tag(tag: str) -> str:
 
 def parse_repository(text: str) -> RepositoryName:
     """Split `[registry/]name` the way docker does: the first component is a registry host when
-    it contains '.' or ':' or is `localhost`; otherwise the repository is on Docker Hub."""
+    it contains '.' or ':' or is `localhost`; otherwise the repository is on Docker Hub. Docker
+    Hub is `docker.io` however written (`index.docker.io`, `registry-1.docker.io`), and a
+    one-component name there is an official image: `nginx` is `docker.io/library/nginx`."""
     first, sep, rest = text.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
-        registry, name = first, rest
+        registry, name = canonical_host(first), rest
         if not _HOST.match(registry):
             raise ValueError(f"invalid registry host {registry!r}")
     else:
         registry, name = DOCKER_HUB, text
-        if "/" not in name:
-            name = f"library/{name}"
+    if registry == DOCKER_HUB and name and "/" not in name:
+        name = f"library/{name}"
     if "@" in name or ":" in name:
         raise ValueError(f"{text!r}: a repository key names a repository, without tag or digest")
     if not _NAME.match(name):

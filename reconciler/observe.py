@@ -223,14 +223,17 @@ def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
 
 
 def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -> ResolvedSource:
-    """What a source points at, wherever it lives; `origin` is set for other repositories."""
+    """What a source points at, wherever it lives; `origin` is set for other repositories.
+    A digest is asked of its repository on every run, even when its body is cached: a
+    manifest deleted there must make the alias an error, not an index pointing at nothing."""
     location = source.locate(target.repository)
     client = client_for(location.repository.registry)
     repository = location.repository.name
     manifest = client.manifest_at(repository, location.ref)
     if manifest is None:
+        written = source.ref or source.digest or source.tag
         raise NotFoundError(
-            client.host, f"source {source.label!r} not found in {client.host}/{repository}"
+            client.host, f"source {written!r} not found in {client.host}/{repository}"
         )
     origin = None if location.repository == target.repository else location.repository
     resolved = _resolve_manifest(client, repository, source, manifest)

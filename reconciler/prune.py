@@ -23,6 +23,7 @@ from .errors import ReconcileError
 from .names import RepositoryName, parse_repository
 from .observe import LiveTag, read_live
 from .registry import RegistryClient
+from .selection import Pattern, Shard, selects_repository
 
 __all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
 
@@ -40,15 +41,20 @@ class Orphan:
 
 
 def find_orphans(
-    config: Config, selected: Sequence[AliasTarget], client_for: ClientFor
+    config: Config,
+    client_for: ClientFor,
+    *,
+    only: Sequence[Pattern] = (),
+    shard: Shard | None = None,
 ) -> list[Orphan]:
-    """Orphans of every `prune: true` repository whose aliases are all selected (a run narrowed
-    by --only to some aliases of a repository does not prune it)."""
-    chosen = {(t.key, t.tag) for t in selected}
+    """Orphans of every `prune: true` repository the run selects as a whole: with `--only`,
+    a pattern must name the repository, not only some of its aliases; with `--shard`, only
+    the repository's own shard prunes it (see `selection.selects_repository`). A repository
+    whose aliases were all removed from the file is thus pruned by one run, not by each."""
     orphans: list[Orphan] = []
     for key, repository in config.repositories.items():
         declared = set(repository.aliases)
-        if not repository.prune or not {(key, tag) for tag in declared} <= chosen:
+        if not repository.prune or not selects_repository(key, only, shard):
             continue
         name = parse_repository(key)
         try:

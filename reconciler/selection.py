@@ -10,6 +10,11 @@ no request about the aliases it leaves out.
   Kubernetes' `JOB_COMPLETION_INDEX` does). Every alias of a repository lands in one shard, so
   shards never write to the same repository, and the assignment depends only on the repository's
   name: adding or removing other repositories never moves it.
+
+Pruning (`prune: true`) deletes tags of aliases no longer in the file, which no pattern on
+aliases can name: a run prunes a repository only when it selects the repository as a whole
+(`selects_repository`), so that a repository is pruned by one run of a sharded schedule, and
+never by a run narrowed to some of its aliases.
 """
 
 from __future__ import annotations
@@ -21,8 +26,17 @@ from dataclasses import dataclass
 
 from .config import AliasTarget
 from .errors import ReconcileError
+from .names import RepositoryName, parse_repository
 
-__all__ = ["Pattern", "SelectionError", "Shard", "select"]
+__all__ = [
+    "Pattern",
+    "SelectionError",
+    "Shard",
+    "repository_shard",
+    "select",
+    "selects_repository",
+    "shard_of",
+]
 
 
 class SelectionError(ReconcileError):
@@ -52,6 +66,11 @@ class Pattern:
             return False
         return self.alias is None or fnmatch.fnmatchcase(target.tag, self.alias)
 
+    def matches_repository(self, key: str) -> bool:
+        """Whether this pattern names the repository itself (no alias part, or `:*`), and so
+        every tag in it, aliases removed from the file included."""
+        return self.alias in (None, "*") and fnmatch.fnmatchcase(key, self.repository)
+
 
 @dataclass(frozen=True)
 class Shard:
@@ -74,13 +93,18 @@ class Shard:
         return f"{self.index}/{self.count}"
 
     def holds(self, target: AliasTarget) -> bool:
-        return shard_of(target, self.count) == self.index
+        return repository_shard(target.repository, self.count) == self.index
 
 
 def shard_of(target: AliasTarget, count: int) -> int:
-    """The shard of the alias's repository: sha256 of `registry/name` (so two spellings of one
-    repository agree), the same on every machine and Python version, unlike `hash()`."""
-    digest = hashlib.sha256(str(target.repository).encode()).digest()
+    """The shard of the alias's repository (see `repository_shard`)."""
+    return repository_shard(target.repository, count)
+
+
+def repository_shard(repository: RepositoryName, count: int) -> int:
+    """sha256 of `registry/name` (so two spellings of one repository agree), the same on every
+    machine and Python version, unlike `hash()`."""
+    digest = hashlib.sha256(str(repository).encode()).digest()
     return int.from_bytes(digest[:8], "big") % count
 
 
@@ -88,14 +112,22 @@ def select(
     targets: Sequence[AliasTarget],
     only: Sequence[Pattern] = (),
     shard: Shard | None = None,
+    *,
+    repositories: Sequence[str] = (),
 ) -> list[AliasTarget]:
     """The targets this run handles, in file order.
 
-    A pattern that matches no alias of the file is an error (it is almost always a typo);
-    a shard that holds no alias is not (small configs split across many jobs).
+    A pattern that matches no alias of the file, nor one of its `repositories` keys as a
+    whole (a repository left without aliases, to prune), is an error (it is almost always a
+    typo); a shard that holds no alias is not (small configs split across many jobs).
     """
     if only:
-        unmatched = [p.text for p in only if not any(p.matches(t) for t in targets)]
+        unmatched = [
+            p.text
+            for p in only
+            if not any(p.matches(t) for t in targets)
+            and not any(p.matches_repository(key) for key in repositories)
+        ]
         if unmatched:
             listed = ", ".join(repr(text) for text in unmatched)
             raise SelectionError(f"--only {listed} matches no alias in the file")
@@ -103,3 +135,14 @@ def select(
     if shard is not None:
         targets = [t for t in targets if shard.holds(t)]
     return list(targets)
+
+
+def selects_repository(key: str, only: Sequence[Pattern] = (), shard: Shard | None = None) -> bool:
+    """Whether a run selects the repository `key` (as written in the file) as a whole, the
+    tags of aliases it no longer declares included: the condition for pruning it. With
+    `--only`, a pattern must name the repository itself, not only some of its aliases; with
+    `--shard`, only the repository's own shard selects it, so that of N shards exactly one
+    prunes it, whether or not it still has aliases."""
+    if only and not any(p.matches_repository(key) for p in only):
+        return False
+    return shard is None or repository_shard(parse_repository(key), shard.count) == shard.index

@@ -19,6 +19,9 @@ from tests.support.motoserver import MotoServer, start_moto
 from tests.support.registry import RegistryProcess, start_registry
 from tests.support.tokenserver import TokenServer
 
+# `@requires_tool(NAME)`: skipped where NAME is missing, failed under CI=true.
+pytest_plugins = ("tests.support.tools",)
+
 # Property tests check behaviour, not speed: on a loaded 2-core CI machine an example may take
 # longer than hypothesis's default 200 ms deadline, which would make the suite flaky.
 settings.register_profile("reconciler", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,7 +26,7 @@ from ..observe import observe
 from ..plan import make_plan
 from ..progress import Progress
 from ..prune import find_orphans
-from ..registry import Cache, Registries
+from ..registry import Cache, PullLimits, Registries
 from ..registry.cache import default_cache_dir
 from ..render import render_json, render_text, summary_text
 from ..selection import Pattern, Shard, select
@@ -63,9 +63,10 @@ def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progre
     """The whole command; returns the exit code."""
     clock = time.monotonic()
     stop = threading.Event()
+    limits = PullLimits()
     try:
         with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
-            report: Report | None = reconcile(options, progress, stop)
+            report: Report | None = reconcile(options, progress, stop, limits)
     except ReconcileError as exc:
         print(f"reconcile: error: {exc}", file=stderr)
         report = None
@@ -76,27 +77,37 @@ def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progre
         stdout.flush()
     duration = time.monotonic() - clock
     _log_finish(report, duration)
-    wrote = options.metrics_file is None or _write_metrics(options, report, duration, stderr)
+    for line in limits.described():
+        log.info("%s after this run", line)
+    wrote = options.metrics_file is None or _write_metrics(
+        options, report, duration, stderr, limits
+    )
     if report is None or not wrote:
         return EXIT_FAILED
     return exit_code(report, detailed=options.detailed_exitcode)
 
 
 def reconcile(
-    options: RunOptions, progress: Progress, stop: threading.Event | None = None
+    options: RunOptions,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    limits: PullLimits | None = None,
 ) -> Report:
     """Config errors and selection errors raise before any request; `--max-changes` raises
-    before any write. Once `stop` is set, no new read or write starts."""
+    before any write. Once `stop` is set, no new read or write starts. `limits` collects
+    what registries said of their pull limits."""
     cfg = config.load(options.file)
     every = cfg.targets()
-    targets = select(every, options.only, options.shard)
+    targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
     _log_selection(options, len(targets), len(every))
-    with Registries(cfg, max_connections=options.concurrency, cache=_cache(options)) as registries:
+    with Registries(
+        cfg, max_connections=options.concurrency, cache=_cache(options), pull_limits=limits
+    ) as registries:
         with progress.stage(f"reading {_aliases(len(targets))}"):
             observed = observe(
                 targets, registries.client, concurrency=options.concurrency, stop=stop
             )
-        orphans = find_orphans(cfg, targets, registries.client)
+        orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
         plan = make_plan(observed, force=options.force, orphans=orphans)
         if options.dry_run:
             return dry_run(plan)
@@ -211,11 +222,17 @@ def _fields(report: Report | None, duration: float) -> dict[str, object]:
 
 
 def _write_metrics(
-    options: RunOptions, report: Report | None, duration: float, stderr: TextIO
+    options: RunOptions,
+    report: Report | None,
+    duration: float,
+    stderr: TextIO,
+    limits: PullLimits,
 ) -> bool:
     assert options.metrics_file is not None
     labels = {"shard": str(options.shard)} if options.shard else {}
-    metrics = RunMetrics(time.time(), duration, report, options.dry_run, labels)
+    metrics = RunMetrics(
+        time.time(), duration, report, options.dry_run, labels, limits.lowest_remaining()
+    )
     try:
         write_metrics(options.metrics_file, render_metrics(metrics))
     except ReconcileError as exc:

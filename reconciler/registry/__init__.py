@@ -10,6 +10,7 @@ from ..names import parse_ecr_host
 from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .http import ClientSettings, RegistryClient
+from .ratelimit import PullLimits
 
 if TYPE_CHECKING:
     from ..config import Config, RegistrySettings
@@ -20,6 +21,7 @@ __all__ = [
     "ClientSettings",
     "Credentials",
     "DockerCredentialStore",
+    "PullLimits",
     "Registries",
     "RegistryClient",
 ]
@@ -35,8 +37,11 @@ class Registries:
         *,
         max_connections: int = 16,
         cache: Cache | None = None,
+        pull_limits: PullLimits | None = None,
     ) -> None:
+        """`pull_limits` collects what each registry says of its pull limit (for metrics)."""
         self._config = config
+        self.pull_limits = pull_limits if pull_limits is not None else PullLimits()
         self.cache = cache if cache is not None else Cache(default_cache_dir())
         self._credentials = credentials or DockerCredentialStore()
         self._max_connections = max_connections
@@ -62,12 +67,15 @@ class Registries:
             timeout_s=registry.timeout,
             max_connections=registry.concurrency or self._max_connections,
         )
+        limit = self.pull_limits.for_host(host)
         if ecr is None:
             credentials = StaticCredentials(self._credentials.lookup(host))
-            return RegistryClient(settings, credentials, cache=self.cache)
+            return RegistryClient(settings, credentials, cache=self.cache, pull_limit=limit)
         from .ecr import EcrCredentials  # boto3 is loaded only when a registry is ECR
 
-        return RegistryClient(settings, EcrCredentials(ecr.session), ecr=ecr, cache=self.cache)
+        return RegistryClient(
+            settings, EcrCredentials(ecr.session), ecr=ecr, cache=self.cache, pull_limit=limit
+        )
 
     def _ecr_for(self, host: str, registry: RegistrySettings) -> EcrRepositories | None:
         """ECR hosts use ECR auth and repository facts unless `auth: docker` opts out;

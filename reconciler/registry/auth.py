@@ -3,20 +3,28 @@
 The handshake, as the distribution spec defines it:
   1. Send the request with whatever this registry accepted before (a token for the scope, or
      Basic credentials), or with nothing the first time.
-  2. A 401 carries `WWW-Authenticate`: `Basic realm=...` or `Bearer realm,service,scope`.
+  2. A 401 carries `WWW-Authenticate`: `Basic realm=...` or `Bearer realm,service,scope`, or
+     several challenges (Harbor and Quay offer both), as separate headers or folded into one
+     value. Each is parsed on its own; Bearer (with a realm) is preferred over Basic.
   3. Basic: resend with the credentials (ECR and htpasswd registries work this way).
-  4. Bearer: GET the realm with `service` and `scope`, with Basic credentials or anonymously;
-     the answer holds `token` (or `access_token`) and `expires_in`. Resend with the token.
+  4. Bearer: GET the realm with `service` and `scope`, with Basic credentials or anonymously
+     (or POST an OAuth2 refresh_token grant when the credentials are a docker identity
+     token); the answer holds `token` (or `access_token`) and `expires_in`. The token service
+     is retried like the registry (429 and 5xx, honouring Retry-After, and connection
+     errors). Resend with the token.
   5. Tokens are cached per repository and action set, and reused until shortly before expiry.
 
 Credentials are only ever put in an `Authorization` header: never in a URL, a log line or an
-error. They are refused over plain HTTP unless the registry is marked insecure.
+error. They are refused over plain HTTP unless the registry is marked insecure, and go only to
+the registry's own scheme, host and port and to its token realm (`is_registry`).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -24,36 +32,31 @@ from dataclasses import dataclass
 
 import httpx
 
-from ..errors import AuthError, ProtocolError, TransportError
+from ..errors import AuthError, ProtocolError, RegistryError, TlsError, TransportError
+from .answer import Answer
+from .challenge import Challenge, choose_challenge, parse_challenges
 from .credentials import Credentials, CredentialSource
+from .retry import RETRYABLE_STATUS, RetryPolicy
 
-__all__ = ["Challenge", "RegistryAuth", "parse_challenge", "scope_for"]
+__all__ = ["RegistryAuth", "scope_for"]
 
-_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+# /v2/<name>/manifests/<ref>, /blobs/<digest>, /blobs/uploads/[<session>], /tags/list and
+# /referrers/<digest>. A name may itself hold a `tags`, `blobs` or `manifests` component
+# (`org/tags/app`): the greedy <name> leaves only the last such segment to the API.
+_REPO_PATH = re.compile(
+    r"^/v2/(?P<name>.+)/"
+    r"(?:manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list|referrers/[^/]+)$"
+)
 _DEFAULT_TOKEN_TTL_S = 60
 _EXPIRY_MARGIN_S = 10
 _MAX_TOKEN_BODY = 1 << 20
 _MAX_CHALLENGES = 2
-
-
-@dataclass(frozen=True)
-class Challenge:
-    scheme: str  # "basic" or "bearer", lowercase
-    params: dict[str, str]
-
-
-def parse_challenge(header: str) -> Challenge | None:
-    """Parse one `WWW-Authenticate` value. Scope values contain ':' and ',' inside quotes."""
-    scheme, _, rest = header.strip().partition(" ")
-    if not scheme:
-        return None
-    params = {m.group(1).lower(): m.group(2) or m.group(3) or "" for m in _PARAM.finditer(rest)}
-    return Challenge(scheme.lower(), params)
+_CLIENT_ID = "reconciler"  # OAuth2 `client_id`: any meaningful name (distribution's spec)
 
 
 def scope_for(request: httpx.Request) -> str | None:
-    """The token scope a request needs: `repository:<name>:pull` or `...:pull,push`."""
+    """The token scope a request needs: `repository:<name>:pull` or `...:pull,push`, for the
+    repository the request is for (`/v2/org/tags/app/tags/list` is for `org/tags/app`)."""
     match = _REPO_PATH.match(request.url.path)
     if not match:
         return None
@@ -77,9 +80,16 @@ class RegistryAuth(httpx.Auth):
         *,
         token_client: httpx.Client,
         allow_plain_http: bool,
+        origin: str | None = None,
+        retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`origin`: the registry's base URL, whose scheme, host and port alone get
+        credentials (default: the host `registry`, either scheme). `retry`: the registry's
+        policy, which the token service's answers go through too."""
         self._registry = registry
+        self._origin = _scheme_host_port(httpx.URL(origin)) if origin else None
+        self._retry = retry or RetryPolicy()
         self._source = credentials
         self._token_client = token_client
         self._allow_plain_http = allow_plain_http
@@ -88,7 +98,18 @@ class RegistryAuth(httpx.Auth):
         self._uses_basic = False
         self._lock = threading.Lock()
 
+    def is_registry(self, url: httpx.URL) -> bool:
+        """Whether `url` is on the registry itself. Anywhere else (object storage behind a
+        redirect or an upload `Location`, a pre-signed URL), whatever its path, gets no
+        credentials: they go to the registry's scheme, host and port, and to its realm."""
+        if self._origin is None:
+            return url.netloc.decode("ascii") == self._registry
+        return _scheme_host_port(url) == self._origin
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self.is_registry(request.url):
+            yield request  # no credentials, and its challenges are not answered
+            return
         scope = scope_for(request)
         self._authorize(request, scope)
         response = yield request
@@ -96,7 +117,9 @@ class RegistryAuth(httpx.Auth):
         for _ in range(_MAX_CHALLENGES):
             if response.status_code != 401:
                 return
-            challenge = parse_challenge(response.headers.get("www-authenticate", ""))
+            # Each header line on its own: joined, two challenges would read as one.
+            offered = parse_challenges(response.headers.get_list("www-authenticate"))
+            challenge = choose_challenge(offered)
             if challenge is None or not self._answer(challenge, request, scope):
                 return
             response = yield request
@@ -135,8 +158,7 @@ class RegistryAuth(httpx.Auth):
         if credentials is None:
             return
         self._refuse_plain_http(request.url)
-        pair = f"{credentials.username}:{credentials.secret}".encode()
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        request.headers["Authorization"] = _basic_header(credentials)
 
     def _refuse_plain_http(self, url: httpx.URL) -> None:
         if url.scheme == "http" and not self._allow_plain_http:
@@ -150,8 +172,9 @@ class RegistryAuth(httpx.Auth):
         if scope is None:
             return None
         with self._lock:
-            # A pull,push token also serves pulls of the same repository.
-            for key in (scope, scope.replace(":pull", ":pull,push", 1)):
+            # A pull,push token also serves pulls of the same repository. The actions follow
+            # the last ':' (a name may be `pull`, or hold a registry's `:port`).
+            for key in (scope, scope.rpartition(":")[0] + ":pull,push"):
                 token = self._tokens.get(key)
                 if token and token.expires_at > self._clock():
                     return token.value
@@ -169,39 +192,145 @@ class RegistryAuth(httpx.Auth):
                 self._tokens[scope] = _Token(value, self._clock() + ttl - _EXPIRY_MARGIN_S)
         return value
 
-    def _request_token(self, realm: str, params: dict[str, str]) -> httpx.Response:
-        url = httpx.URL(realm)
-        creds = self._source()
+    def _request_token(self, realm: str, params: dict[str, str]) -> Answer:
+        """Ask the token service, retried like a registry request by the same policy (429
+        and 5xx answers, honouring Retry-After; connection errors). Its failure is final
+        here: the registry request around it must not repeat the whole exchange."""
+        url = self._realm_url(realm)
+        credentials = self._source()
+        what = f"token service {_host_port(url)}"
         try:
-            if creds and creds.is_identity_token:
-                self._refuse_plain_http(url)
-                form = {**params, "grant_type": "refresh_token", "refresh_token": creds.secret}
-                form["client_id"] = "reconciler"
-                return self._token_client.post(url, data=form)
-            if creds:
-                self._refuse_plain_http(url)
-                auth = httpx.BasicAuth(creds.username, creds.secret)
-                return self._token_client.get(url, params=params, auth=auth)
-            return self._token_client.get(url, params=params)
-        except httpx.HTTPError as exc:
-            raise TransportError(self._registry, f"token service {url.host}: {exc}") from None
+            return self._retry.run(
+                what, lambda: self._exchange_token(self._token_request(url, params, credentials))
+            )
+        except TransportError as exc:
+            if not exc.transient:
+                raise  # a refused certificate: as it came, after one attempt
+            raise _TokenServiceUnreachable(self._registry, exc.message) from None
 
-    def _parse_token(self, response: httpx.Response) -> tuple[str, int]:
-        if response.status_code in (401, 403):
-            who = "the configured credentials" if self._source() else "anonymous access"
+    def _realm_url(self, realm: str) -> httpx.URL:
+        """The challenge's realm as an absolute http(s) URL; anything else is the registry's
+        mistake, which no retry can mend."""
+        try:
+            url = httpx.URL(realm)
+        except httpx.InvalidURL:
+            url = httpx.URL()
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ProtocolError(self._registry, "the Bearer challenge names no usable token realm")
+        return url
+
+    def _token_request(
+        self, url: httpx.URL, params: dict[str, str], credentials: Credentials | None
+    ) -> httpx.Request:
+        """GET with Basic credentials or none; an identity token is an OAuth2 refresh token
+        (POST grant_type=refresh_token, as docker does for ACR and Harbor robot accounts)."""
+        build = self._token_client.build_request
+        if credentials is None:
+            return build("GET", url, params=params)
+        self._refuse_plain_http(url)
+        if credentials.is_identity_token:
+            form = {**params, "grant_type": "refresh_token", "client_id": _CLIENT_ID}
+            return build("POST", url, data={**form, "refresh_token": credentials.secret})
+        basic = {"Authorization": _basic_header(credentials)}
+        return build("GET", url, params=params, headers=basic)
+
+    def _exchange_token(self, request: httpx.Request) -> Answer:
+        """One round trip to the token service, its answer read under a cap."""
+        what = f"token service {_host_port(request.url)}"
+        try:
+            response = self._token_client.send(request, stream=True)
+            try:
+                body = _read_capped(response, _MAX_TOKEN_BODY, self._registry, what)
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            reason = str(exc) or type(exc).__name__  # httpx leaves URLs out of these
+            if _certificate_refused(exc):  # asking again cannot fix it: no retries
+                raise TlsError(self._registry, f"{what}: TLS certificate not accepted") from None
+            raise TransportError(self._registry, f"{what}: {reason}") from None
+        return Answer(request.method, response.status_code, response.headers, body, response.url)
+
+    def _parse_token(self, answer: Answer) -> tuple[str, int]:
+        what = f"token service {_host_port(answer.url)}"
+        if answer.status in (401, 403) or _refused_grant(answer):
             raise AuthError(
                 self._registry,
-                f"token service refused {who} (HTTP {response.status_code})",
-                status=response.status_code,
+                f"token service refused {self._who()} (HTTP {answer.status})",
+                status=answer.status,
             )
-        if response.status_code != 200 or len(response.content) > _MAX_TOKEN_BODY:
-            raise ProtocolError(self._registry, f"token service answered {response.status_code}")
+        if answer.status in RETRYABLE_STATUS:
+            # Already retried. No `status` on the error: nothing above retries it again.
+            reason = "rate limited (HTTP 429)" if answer.status == 429 else f"HTTP {answer.status}"
+            raise RegistryError(self._registry, f"{what} unavailable: {reason}")
+        if answer.status != 200:
+            raise ProtocolError(self._registry, f"{what} answered HTTP {answer.status}")
         try:
-            doc = response.json()
+            doc = json.loads(answer.body)
             token = doc.get("token") or doc.get("access_token")
             ttl = int(doc.get("expires_in") or _DEFAULT_TOKEN_TTL_S)
         except (ValueError, AttributeError, TypeError):
             token, ttl = None, 0
         if not isinstance(token, str) or not token:
-            raise ProtocolError(self._registry, "token service answer has no token")
+            raise ProtocolError(self._registry, f"{what}: answer has no token")
         return token, max(ttl, _EXPIRY_MARGIN_S + 1)
+
+    def _who(self) -> str:
+        credentials = self._source()
+        if credentials is None:
+            return "anonymous access"
+        if credentials.is_identity_token:
+            return "the configured identity token"
+        return "the configured credentials"
+
+
+class _TokenServiceUnreachable(TransportError):
+    """The token service could not be reached, after the retries the policy allows."""
+
+    transient = False  # retried already, by the same policy as the registry's requests
+
+
+def _host_port(url: httpx.URL) -> str:
+    """`host:port` (never the userinfo a realm URL might carry)."""
+    return f"{url.host}:{url.port}" if url.port else url.host
+
+
+def _scheme_host_port(url: httpx.URL) -> tuple[str, str, int]:
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
+def _basic_header(credentials: Credentials) -> str:
+    pair = f"{credentials.username}:{credentials.secret}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def _read_capped(response: httpx.Response, cap: int, registry: str, what: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise ProtocolError(registry, f"{what}: answer larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether an httpx error comes from a certificate that failed verification (httpx keeps
+    the ssl error in the chain of causes)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _refused_grant(answer: Answer) -> bool:
+    """An OAuth2 token endpoint refuses a bad password or refresh token with 400
+    `invalid_grant` (RFC 6749 section 5.2), where the GET flow answers 401."""
+    if answer.status != 400:
+        return False
+    try:
+        return bool(json.loads(answer.body).get("error") == "invalid_grant")
+    except (ValueError, AttributeError):
+        return False

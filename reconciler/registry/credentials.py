@@ -77,8 +77,9 @@ class DockerCredentialStore:
             return _run_helper(helper, keys[0])
         auths = {_host_of(k): v for k, v in config["auths"].items()}
         entry = next((auths[_host_of(k)] for k in keys if _host_of(k) in auths), None)
-        if entry and (entry.get("auth") or entry.get("identitytoken")):
-            return _decode_auth_entry(entry, host)
+        found = _decode_auth_entry(entry, host) if entry is not None else None
+        if found is not None:
+            return found
         store = config.get("credsStore")
         return _run_helper(store, keys[0]) if store else None
 
@@ -101,11 +102,28 @@ class DockerCredentialStore:
         return doc
 
 
-def _decode_auth_entry(entry: dict[str, Any], host: str) -> Credentials:
+def _decode_auth_entry(entry: object, host: str) -> Credentials | None:
+    """One `auths` entry, in the shapes docker reads, or None when it holds no credentials
+    (`{}`: credsStore decides). `identitytoken` (an OAuth2 refresh token for the token
+    service, as `docker login` stores it for ACR and Harbor robot accounts) wins; then `auth`
+    (base64 `user:password`, as `docker login` writes it); then `username` and `password`
+    fields (as hand-written Kubernetes Secrets often have them)."""
+    if not isinstance(entry, dict):
+        raise CredentialsError(f"docker config: the `auths` entry for {host} is not an object")
     if entry.get("identitytoken"):
-        return Credentials(IDENTITY_TOKEN_USER, str(entry["identitytoken"]))
+        return Credentials(IDENTITY_TOKEN_USER, _text_field(entry, "identitytoken", host))
+    if entry.get("auth"):
+        return _decode_auth_field(entry["auth"], host)
+    if entry.get("username") or entry.get("password"):
+        user = _text_field(entry, "username", host)
+        return Credentials(user, _text_field(entry, "password", host))
+    return None
+
+
+def _decode_auth_field(value: object, host: str) -> Credentials:
     try:
-        user, sep, secret = base64.b64decode(entry["auth"]).decode().partition(":")
+        text = base64.b64decode(value).decode() if isinstance(value, str) else ""
+        user, sep, secret = text.partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         sep, user, secret = "", "", ""
     if not sep:
@@ -113,6 +131,14 @@ def _decode_auth_entry(entry: dict[str, Any], host: str) -> Credentials:
             f"docker config: the `auth` entry for {host} is not base64 user:pass"
         )
     return Credentials(user, secret)
+
+
+def _text_field(entry: dict[str, Any], name: str, host: str) -> str:
+    """A string field of an `auths` entry; only its name is ever shown, never its value."""
+    value = entry.get(name)
+    if not isinstance(value, str) or (name != "password" and not value):
+        raise CredentialsError(f"docker config: the entry for {host} has no usable `{name}`")
+    return value
 
 
 def _run_helper(name: str, host: str) -> Credentials | None:

@@ -6,15 +6,18 @@ at one boundary (`_send`), and every body is read with a size cap.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
+import os
 import re
 import ssl
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -28,6 +31,7 @@ from ..errors import (
     TlsError,
     TransportError,
 )
+from ..names import DOCKER_HUB, canonical_host
 from ..types import (
     MANIFEST_ACCEPT,
     Descriptor,
@@ -41,8 +45,10 @@ from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
 from .once import ReadOnce
+from .ratelimit import PullLimit
 from .retry import RetryPolicy
-from .transport import CertificateError, LeanTransport, proxy_for
+from .taglist import MalformedTagList, read_tag_list
+from .transport import CertificateError, NotTlsError, RegistryTransport
 
 if TYPE_CHECKING:
     from .ecr import EcrRepositories
@@ -50,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BLOB_BYTES",
     "MAX_MANIFEST_BYTES",
+    "MAX_TAG_PAGE_BYTES",
     "Answer",
     "ClientSettings",
     "RegistryClient",
@@ -59,9 +66,22 @@ log = logging.getLogger("reconciler.http")
 
 MAX_MANIFEST_BYTES = 4 << 20  # the common registry limit; larger answers are hostile or broken
 MAX_BLOB_BYTES = 8 << 20  # only image configs are downloaded, and they are small
+# A tag-list page is read as it arrives, keeping only the tag names (taglist.py), so this cap
+# bounds time, not memory. GCR and Artifact Registry list every image of a repository in one
+# page with ~270 bytes of per-image data each: 128 MiB is about 500,000 images, read in about
+# five seconds; a registry that sends more is broken or hostile.
+MAX_TAG_PAGE_BYTES = 128 << 20
 _MAX_ERROR_BODY = 64 << 10
 _HUB_API = "https://registry-1.docker.io"
 _MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+DOCKER_CERTS_D = "/etc/docker/certs.d"  # docker's per-registry CA certificates: <host>/*.crt
+CERTS_D_ENV = "RECONCILE_DOCKER_CERTS_D"  # another certs.d root (tests; rootless docker)
+_NOT_TLS = (
+    "the registry answered the TLS handshake in plain HTTP; if it serves plain HTTP, mark it "
+    "`insecure: true` in its `registries:` entry (or pass --insecure to inspect, resolve or "
+    "import)"
+)
 _TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everything at once
 _MAX_TAG_PAGES = 1000
 USER_AGENT = f"reconciler/{__version__}"
@@ -83,8 +103,8 @@ class ClientSettings:
     def base_url(self) -> str:
         if self.endpoint:
             return self.endpoint
-        if self.host == "docker.io":
-            return _HUB_API
+        if canonical_host(self.host) == DOCKER_HUB:
+            return _HUB_API  # docker.io names Docker Hub; its API answers elsewhere
         return f"{'http' if self.insecure else 'https'}://{self.host}"
 
 
@@ -97,6 +117,7 @@ class RegistryClient:
         credentials: CredentialSource,
         *,
         ecr: EcrRepositories | None = None,
+        pull_limit: PullLimit | None = None,
         cache: Cache | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -105,16 +126,22 @@ class RegistryClient:
         self._cache = cache or Cache(None)
         self.ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
+        self._pull_limit = pull_limit or PullLimit(settings.host)  # this run's, per registry
         # One TLS context for every connection: building one costs tens of milliseconds.
         verify = _tls_context(settings)
         timeout = httpx.Timeout(settings.timeout_s)
-        # Token services and blob storage behind redirects: few requests, httpx as it comes.
-        self._tokens = httpx.Client(verify=verify, timeout=timeout, transport=transport)
+        # Token services and blob storage behind redirects: few requests, through httpx.Client
+        # on the same kind of transport, so that the same proxy decision and TLS trust apply
+        # (trust_env=False: the transport, not httpx, reads the proxy environment).
+        tokens = transport or RegistryTransport(verify, max_connections=settings.max_connections)
+        self._tokens = httpx.Client(timeout=timeout, transport=tokens, trust_env=False)
         self._auth = RegistryAuth(
             settings.host,
             credentials,
             token_client=self._tokens,
             allow_plain_http=settings.insecure,
+            origin=settings.base_url,  # credentials go there (and to its realm) only
+            retry=settings.retry,
         )
         # Registry requests are many and small, sent by many threads: they go straight to a
         # thread-safe transport, driven by our own auth flow, without httpx.Client's per-request
@@ -168,16 +195,28 @@ class RegistryClient:
     def manifest_at(self, repository: str, ref: str) -> Manifest | None:
         """The manifest a tag or digest points at, or None when there is none, in as few
         requests as the cache allows: when the tag's last digest is cached, a HEAD confirms
-        (or refutes) it and the body comes from the cache; otherwise one GET by tag."""
+        (or refutes) it and the body comes from the cache; otherwise one GET by tag. A digest
+        is asked of the registry on every call too (see `_manifest_by_digest`)."""
+        if is_digest(ref):
+            return self._manifest_by_digest(repository, ref)
         primed = self._primed.get((repository, ref))
         if primed is not None:
             return primed
-        if is_digest(ref):
-            return self._manifest_or_none(repository, ref)
         if (repository, ref) in self._shared_tags or repository in self._shared_repositories:
             read = functools.partial(self._manifest_by_tag, repository, ref)
             return self._tags_read.get((repository, ref), read)
         return self._manifest_by_tag(repository, ref)
+
+    def _manifest_by_digest(self, repository: str, digest: str) -> Manifest | None:
+        """A body known by digest (cached, or read in bulk from the cache) proves the bytes,
+        not that this repository still holds them: one HEAD by digest asks. Unknown, one GET
+        both reads and proves it."""
+        known = self._primed.get((repository, digest))
+        if known is None and self._cache.get(digest) is None:
+            return self._fetch(repository, digest)
+        if self.head_manifest(repository, digest) is None:
+            return None
+        return known or self._manifest_or_none(repository, digest)
 
     def _manifest_by_tag(self, repository: str, ref: str) -> Manifest | None:
         hint = self._cache.hint(self.host, repository, ref)
@@ -233,6 +272,7 @@ class RegistryClient:
         against what was asked for and what the registry said, then cached."""
         what = f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
         url = f"/v2/{repository}/manifests/{ref}"
+        self._pull_limit.check(what)  # a GET is a pull: none once the limit is spent
         response = self._send(
             "GET", url, cap=MAX_MANIFEST_BYTES, headers={"Accept": MANIFEST_ACCEPT}
         )
@@ -290,16 +330,47 @@ class RegistryClient:
         for _ in range(_MAX_TAG_PAGES):
             if url is None:
                 return tags
-            response = self._send("GET", url, cap=MAX_MANIFEST_BYTES)
+            response, page = self._tag_page(url, repository)
             if response.status == 404:
                 return tags
             self._check(response, f"{repository}: tags")
-            tags.extend(_tags_in(response, self.host, repository))
+            tags.extend(page)
             url = _next_page(response)
             if url is not None and httpx.URL(url).netloc != response.url.netloc:
-                # Credentials go with every request here: never to another host.
+                # Credentials would not go there anyway (see the blob section), but a registry
+                # that pages onto another host is broken or hostile: stop.
                 raise ProtocolError(self.host, f"{repository}: tag list links to another host")
         raise ProtocolError(self.host, f"{repository}: more than {_MAX_TAG_PAGES} pages of tags")
+
+    def _tag_page(self, url: str, repository: str) -> tuple[Answer, list[str]]:
+        """One page, retried like any read: the answer (its body empty when it was a tag
+        list) and the page's tags."""
+        page: list[str] = []
+
+        def read() -> Answer:
+            answer, tags = self._read_tag_page(url, repository)
+            page[:] = tags
+            return self._pull_limit.read(answer)  # rate-limit headers, as on every answer
+
+        return self._retry.run(f"GET {url}", read), page
+
+    def _read_tag_page(self, url: str, repository: str) -> tuple[Answer, list[str]]:
+        """GET one page and read its tags as the body arrives (see taglist.py): memory follows
+        the number of tags, not the page's size, under MAX_TAG_PAGE_BYTES."""
+        request = self._request("GET", url)
+        path = request.url.path
+        tags: list[str] = []
+        with self._in_flight, self._translated(f"GET {path}"):
+            response = self._round_trip(request)
+            try:
+                if response.status_code >= 300:
+                    body = _first_bytes(response, _MAX_ERROR_BODY)
+                else:
+                    body, tags = b"", _tags_in(response, self.host, repository)
+            finally:
+                response.close()
+        log.debug("GET %s -> %d", path, response.status_code)
+        return Answer("GET", response.status_code, response.headers, body, response.url), tags
 
     def delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
@@ -313,6 +384,12 @@ class RegistryClient:
         return True
 
     # -- blobs -----------------------------------------------------------------------------
+    #
+    # Credentials go only to the registry itself (the scheme, host and port of its base URL;
+    # RegistryAuth.is_registry) and to its token realm. Blob downloads redirected to object
+    # storage, and upload sessions handed to it (a `Location` on another host: a pre-signed
+    # URL, its signature in the query), are sent there without Authorization, cookies or the
+    # auth flow, whatever their path looks like.
 
     def get_blob(self, repository: str, digest: str, max_bytes: int = MAX_BLOB_BYTES) -> bytes:
         """A blob by digest, verified and cached. Redirects (to object storage) are followed
@@ -322,7 +399,7 @@ class RegistryClient:
             return cached
         what = f"{repository}@{digest}"
         response = self._send("GET", f"/v2/{repository}/blobs/{digest}", cap=max_bytes)
-        if response.status in (301, 302, 303, 307, 308):
+        if response.status in _REDIRECTS:
             response = self._follow_unauthenticated(response, what, max_bytes)
         self._check(response, what)
         data = response.body
@@ -331,17 +408,16 @@ class RegistryClient:
         return data
 
     def _follow_unauthenticated(self, response: Answer, what: str, cap: int) -> Answer:
-        location = response.headers.get("location")
-        if not location:
-            raise ProtocolError(self.host, f"{what}: redirect without a Location header")
-        target = self._redirect_target(response.url, location, what)
+        target = self._redirect_target(response.url, response.headers.get("location"), what)
         log.debug("redirect %s -> %s (sent without credentials)", what, target.host)
-        request = self._tokens.build_request("GET", target)
+        request = self._request("GET", target)
         return self._answer(
-            lambda: self._tokens.send(request, stream=True, follow_redirects=True), request, cap
+            lambda: self._send_elsewhere(request, follow_redirects=True), request, cap
         )
 
-    def _redirect_target(self, base: httpx.URL, location: str, what: str) -> httpx.URL:
+    def _redirect_target(self, base: httpx.URL, location: str | None, what: str) -> httpx.URL:
+        if not location:
+            raise ProtocolError(self.host, f"{what}: redirect without a Location header")
         try:
             return base.join(location)
         except httpx.InvalidURL:
@@ -352,7 +428,7 @@ class RegistryClient:
         response = self._send("HEAD", f"/v2/{repository}/blobs/{digest}")
         if response.status == 404:
             return False
-        if response.status in (301, 302, 303, 307, 308):
+        if response.status in _REDIRECTS:
             return True  # served from storage elsewhere: it exists
         self._check(response, f"{repository}@{digest}")
         return True
@@ -367,21 +443,24 @@ class RegistryClient:
         return self._upload_location(response, f"{repository}: mount {digest} from {source}")
 
     def start_upload(self, repository: str) -> str:
+        """A new upload session: its absolute URL, on the registry or on a storage host."""
         response = self._send("POST", f"/v2/{repository}/blobs/uploads/")
         return self._upload_location(response, f"{repository}: start upload")
 
     def finish_upload(
         self, repository: str, location: str, digest: str, chunks: Iterable[bytes], size: int
     ) -> None:
-        """Stream the whole blob into an upload session with one PUT (monolithic upload); the
-        registry checks the bytes against `digest`. Not retried: a failed session is dropped
-        and the caller starts a new one, since a half-sent stream cannot be replayed."""
-        target = httpx.URL(location)
-        target = target.copy_merge_params({"digest": digest})
+        """Stream the whole blob into an upload session with one PUT (monolithic upload) of
+        `size` bytes; the registry checks them against `digest`. A session on the registry
+        gets its credentials; one on another host gets none. Sent once, never resent: a 401
+        (or any failure) ends the session, and the caller starts a new one, since a half-sent
+        stream cannot be replayed."""
+        target = httpx.URL(location).copy_merge_params({"digest": digest})
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         request = self._request("PUT", target, content=chunks, headers=headers)
+        send = self._send_once if self._auth.is_registry(target) else self._send_elsewhere
         with self._in_flight:
-            answer = self._answer(lambda: self._round_trip(request), request, _MAX_ERROR_BODY)
+            answer = self._answer(lambda: send(request), request, _MAX_ERROR_BODY)
         self._check(answer, f"{repository}@{digest}: upload")
 
     def _upload_location(self, response: Answer, what: str) -> str:
@@ -392,30 +471,78 @@ class RegistryClient:
         return str(response.url.join(location))
 
     @contextmanager
-    def open_blob(self, repository: str, digest: str) -> Iterator[tuple[int, Iterator[bytes]]]:
-        """Stream a blob: (size, chunks). Redirects are followed without Authorization."""
-        request = self._request("GET", f"/v2/{repository}/blobs/{digest}")
-        send = functools.partial(self._round_trip, request)
-        for _ in range(_MAX_REDIRECTS + 1):
-            with self._translated(f"GET {repository}@{digest}"):
-                response = send()
-            if response.status_code not in (301, 302, 303, 307, 308):
-                break
-            response.close()
-            location = response.headers.get("location", "")
-            target = self._redirect_target(response.url, location, f"{repository}@{digest}")
-            send = functools.partial(
-                self._tokens.send, self._tokens.build_request("GET", target), stream=True
-            )
+    def open_blob(self, repository: str, digest: str, size: int) -> Iterator[Iterator[bytes]]:
+        """Stream a blob as stored: its raw bytes, never content-decoded (a gzip layer that
+        object storage labels `Content-Encoding: gzip` is still those gzip bytes, which its
+        digest covers), and exactly the descriptor's `size` of them, whatever Content-Length
+        the answer has (none when chunked; an encoded length). Redirects are followed, to
+        another host without Authorization."""
+        what = f"{repository}@{digest}"
+        response = self._open_following_redirects(f"/v2/{repository}/blobs/{digest}", what)
         try:
             if response.status_code >= 300:
-                body = response.read()[:_MAX_ERROR_BODY]
-                answer = Answer("GET", response.status_code, response.headers, body, response.url)
-                self._check(answer, f"{repository}@{digest}")
-            size = int(response.headers.get("content-length") or 0)
-            yield size, self._guarded(response.iter_bytes(), f"{repository}@{digest}")
+                with self._translated(f"GET {what}"):
+                    body = _first_bytes(response, _MAX_ERROR_BODY)
+                self._check(
+                    Answer("GET", response.status_code, response.headers, body, response.url), what
+                )
+            yield self._exactly(self._guarded(response.iter_raw(), what), size, what)
         finally:
             response.close()
+
+    def _open_following_redirects(self, url: str | httpx.URL, what: str) -> httpx.Response:
+        """GET `url`, following up to _MAX_REDIRECTS redirects; the last answer, unread. Asks
+        for the bytes as stored (`Accept-Encoding: identity`): no compression on the way."""
+        send = self._round_trip
+        for _ in range(_MAX_REDIRECTS + 1):
+            request = self._request("GET", url, headers={"Accept-Encoding": "identity"})
+            with self._translated(f"GET {what}"):
+                response = send(request)
+            if response.status_code not in _REDIRECTS:
+                return response
+            response.close()
+            url = self._redirect_target(response.url, response.headers.get("location"), what)
+            send = self._round_trip if self._auth.is_registry(url) else self._send_elsewhere
+        raise ProtocolError(self.host, f"{what}: more than {_MAX_REDIRECTS} redirects")
+
+    def _exactly(self, chunks: Iterator[bytes], size: int, what: str) -> Iterator[bytes]:
+        """The chunks of a blob, checked to add up to `size` bytes: a longer answer stops
+        before its extra bytes are sent on, a shorter one fails at its end."""
+        sent = 0
+        for chunk in chunks:
+            sent += len(chunk)
+            if sent > size:
+                raise ProtocolError(self.host, f"{what}: more than the {size} bytes it should have")
+            yield chunk
+        if sent != size:
+            raise ProtocolError(self.host, f"{what}: {sent} bytes where {size} were expected")
+
+    def _send_once(self, request: httpx.Request) -> httpx.Response:
+        """Send a request to the registry whose body is a stream, through the auth flow for its
+        credentials, once: the stream cannot be sent again. A 401 still lets the flow answer
+        the challenge (a fresh token, refreshed credentials) for the requests that follow,
+        but it stands as the answer."""
+        flow = self._auth.sync_auth_flow(request)
+        request = next(flow)
+        response = self._transport.handle_request(request)
+        response.request = request
+        try:
+            flow.send(response)
+        except StopIteration:
+            pass
+        except BaseException:
+            response.close()
+            raise
+        finally:
+            flow.close()
+        return response
+
+    def _send_elsewhere(
+        self, request: httpx.Request, *, follow_redirects: bool = False
+    ) -> httpx.Response:
+        """Send to another host (object storage): no auth flow, no credentials, no cookies
+        (`request` is built by `_request`, not by the client, so none are merged in)."""
+        return self._tokens.send(request, stream=True, follow_redirects=follow_redirects)
 
     # -- one place for transport errors, statuses and caps ---------------------------------
 
@@ -428,10 +555,12 @@ class RegistryClient:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
-        """One request to this registry, authenticated, retried on transient failures, body
-        read under `cap`."""
+        """One request to this registry, authenticated, retried on transient failures (not on
+        a refused pull: see ratelimit.py), body read under `cap`, rate-limit headers noted."""
         return self._retry.run(
-            f"{method} {path}", lambda: self._exchange(method, path, cap, content, headers)
+            f"{method} {path}",
+            lambda: self._pull_limit.read(self._exchange(method, path, cap, content, headers)),
+            final=self._pull_limit.refuses,
         )
 
     def _exchange(
@@ -506,13 +635,16 @@ class RegistryClient:
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         """The one boundary where httpx exceptions become TransportError (TlsError, which is
-        not retried, for a certificate that failed verification)."""
+        not retried, for a certificate that failed verification or a server that answered
+        the TLS handshake in plain HTTP)."""
         try:
             yield
         except httpx.TimeoutException:
             raise TransportError(self.host, f"{what}: timed out") from None
         except CertificateError as exc:
             raise TlsError(self.host, f"{what}: TLS certificate not accepted ({exc})") from None
+        except NotTlsError as exc:
+            raise TlsError(self.host, f"{what}: {_NOT_TLS} ({exc})") from None
         except httpx.HTTPError as exc:
             raise TransportError(self.host, f"{what}: {_describe_transport_error(exc)}") from None
 
@@ -525,6 +657,8 @@ class RegistryClient:
             raise _auth_error(self.host, status, what, detail)
         if status == 404:
             raise NotFoundError(self.host, f"{what}: not found{detail}", status=status)
+        if status == 429 and self._pull_limit.refuses(response):
+            raise self._pull_limit.error(what)
         if status == 429:
             raise RegistryError(self.host, f"{what}: rate limited (HTTP 429){detail}", status=429)
         raise RegistryError(self.host, f"{what}: HTTP {status}{detail}", status=status)
@@ -534,14 +668,11 @@ class RegistryClient:
             raise ProtocolError(self.host, f"{what}: digest mismatch: got {actual}")
 
 
-def _tags_in(response: Answer, host: str, repository: str) -> list[str]:
+def _tags_in(response: httpx.Response, host: str, repository: str) -> list[str]:
     try:
-        tags = json.loads(response.body).get("tags") or []
-    except (ValueError, AttributeError):
-        raise ProtocolError(host, f"{repository}: unreadable tag list") from None
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ProtocolError(host, f"{repository}: unreadable tag list")
-    return tags
+        return read_tag_list(response.iter_bytes(), MAX_TAG_PAGE_BYTES)
+    except MalformedTagList as exc:
+        raise ProtocolError(host, f"{repository}: unreadable tag list ({exc})") from None
 
 
 def _next_page(response: Answer) -> str | None:
@@ -560,25 +691,56 @@ _LINK_REL = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
 
 
 def _registry_transport(settings: ClientSettings, tls: ssl.SSLContext) -> httpx.BaseTransport:
-    """The lean transport, or httpx's own when the environment routes this registry through a
-    proxy (HTTPS_PROXY and friends, as httpx.Client would honour them)."""
-    proxy = proxy_for(settings.base_url)
-    if proxy is not None:
-        return httpx.HTTPTransport(verify=tls, proxy=proxy)
-    return LeanTransport(tls, max_idle=settings.max_connections)
+    """urllib3's pool under httpx's types, one keep-alive connection per request in flight;
+    it routes each origin through the proxy the environment names (see `proxy_for`)."""
+    return RegistryTransport(tls, max_connections=settings.max_connections)
 
 
 def _tls_context(settings: ClientSettings) -> ssl.SSLContext:
-    """Certificates verified by default; `ca_file` trusts a private CA for this registry."""
-    if not settings.ca_file:
-        return httpx.create_ssl_context()
+    """What docker trusts: the system's store (OpenSSL's default paths, which SSL_CERT_FILE
+    and SSL_CERT_DIR override; certifi's bundle only on a machine without one), every
+    `<certs.d>/<host>/*.crt` (`RECONCILE_DOCKER_CERTS_D`, default /etc/docker/certs.d; the
+    host as written, port included, and the endpoint's host), then `ca_file` on top."""
+    context = ssl.create_default_context()
+    if _no_system_store():
+        import certifi  # installed with httpx
+
+        context.load_verify_locations(cafile=certifi.where())
+    for path in _docker_certs(settings):
+        _trust(context, settings.host, path, "certificate")
+    if settings.ca_file:
+        _trust(context, settings.host, settings.ca_file, "ca_file")
+    return context
+
+
+def _no_system_store() -> bool:
+    """Neither OpenSSL's CA file nor any file in its CA directory (a slim container without
+    ca-certificates): nothing public would verify."""
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile is not None:
+        return False
     try:
-        return ssl.create_default_context(cafile=settings.ca_file)
+        return paths.capath is None or not any(Path(paths.capath).iterdir())
+    except OSError:
+        return True
+
+
+def _docker_certs(settings: ClientSettings) -> list[str]:
+    root = Path(os.environ.get(CERTS_D_ENV) or DOCKER_CERTS_D)
+    hosts = dict.fromkeys([settings.host, httpx.URL(settings.base_url).netloc.decode("ascii")])
+    found: list[str] = []
+    for host in hosts:
+        with contextlib.suppress(OSError):  # no directory for this host: nothing to add
+            found.extend(sorted(str(p) for p in (root / host).glob("*.crt") if p.is_file()))
+    return found
+
+
+def _trust(context: ssl.SSLContext, host: str, path: str, what: str) -> None:
+    try:
+        context.load_verify_locations(cafile=path)
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
-        raise RegistryError(
-            settings.host, f"cannot use ca_file {settings.ca_file}: {reason}"
-        ) from None
+        raise RegistryError(host, f"cannot use {what} {path}: {reason}") from None
 
 
 def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
@@ -593,12 +755,25 @@ def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> b
     return b"".join(chunks)
 
 
+def _first_bytes(response: httpx.Response, cap: int) -> bytes:
+    """The start of an error answer, for its message; the rest is left unread (the connection
+    is closed, not reused)."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= cap:
+            break
+    return data[:cap]
+
+
 def _describe_transport_error(exc: httpx.HTTPError) -> str:
     """A short reason; URLs are left out (they may be long) and never carry credentials."""
     if isinstance(exc, httpx.ConnectError):
         return f"cannot connect ({exc})"
+    if isinstance(exc, httpx.ProxyError):
+        return f"through the proxy: {exc}"
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"connection broken ({type(exc).__name__})"
+        return f"connection broken ({exc})"
     return type(exc).__name__
 
 

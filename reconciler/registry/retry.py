@@ -1,5 +1,6 @@
 """Retries, kept in one small layer: exponential backoff with full jitter, bounded by a number
-of attempts and by a deadline, honouring `Retry-After` (capped) on 429 and 503.
+of attempts and by a deadline, honouring `Retry-After` (capped) on 429 and 503. A 429 that
+refuses a pull on a spent rate limit is not retried (the caller marks it `final`).
 
 Backoff: attempt n waits a random time in [0, min(max_delay, base * 2**n)], so that many
 clients throttled at once do not retry in lockstep.
@@ -24,6 +25,10 @@ log = logging.getLogger("reconciler.retry")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+def _never(answer: Answer) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 4
@@ -34,9 +39,13 @@ class RetryPolicy:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False)
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
-    def run(self, what: str, call: Callable[[], Answer]) -> Answer:
+    def run(
+        self, what: str, call: Callable[[], Answer], *, final: Callable[[Answer], bool] = _never
+    ) -> Answer:
         """Call until the answer is not retryable, attempts run out, or the deadline would be
-        passed by waiting. The last answer (or TransportError) is returned (or raised)."""
+        passed by waiting. The last answer (or TransportError) is returned (or raised).
+        `final` marks answers that no retry can change whatever their status: a refused pull
+        on a spent rate limit lasts until its window resets, hours later (ratelimit.py)."""
         deadline = self.clock() + self.deadline_s
         for attempt in range(1, self.attempts + 1):
             try:
@@ -45,7 +54,7 @@ class RetryPolicy:
                 if not exc.transient or not self._wait(what, attempt, str(exc), None, deadline):
                     raise
                 continue
-            if answer.status not in RETRYABLE_STATUS:
+            if answer.status not in RETRYABLE_STATUS or final(answer):
                 return answer
             hint = retry_after_seconds(answer.headers.get("retry-after"))
             if not self._wait(what, attempt, f"HTTP {answer.status}", hint, deadline):

@@ -1,240 +1,432 @@
-"""A lean HTTP/1.1 transport for httpx, on the standard library's `http.client`.
+"""The HTTP transport under httpx's request and response types: urllib3's connection pool.
 
-Why: a steady-state run is thousands of small HEAD requests, and on a loaded 2-core machine the
-client's CPU per request decides the wall time. httpx's default transport (httpcore + h11) needs
-more CPU per request than `http.client`, and `httpx.Client` more again (BENCHMARKS.md, "How the
-client got here"); the registry client sends through this transport directly and keeps httpx's
-request, response and exception types.
+Why not httpx's own transport: a steady-state run is thousands of small HEAD requests, and on a
+loaded 2-core machine the client's CPU per request decides the wall time; httpx.Client and
+httpcore need more of it than urllib3 (BENCHMARKS.md, "How the client got here"). The registry
+client sends through this transport directly, with its own auth flow, and keeps httpx's
+request, response and exception types. The token service and blob storage go through an
+httpx.Client on the same transport, so that every request takes the same proxy and TLS path.
 
 What it does and does not do:
-- keep-alive connections per (scheme, host, port), reused after a response was read to the end;
-- TLS with the caller's `ssl.SSLContext` (certificates and host names verified as configured);
-- httpx's per-request timeouts (connect, then read/write);
-- request bodies as bytes, or as iterators with a Content-Length or chunked encoding;
-- an idle connection the server has closed meanwhile is noticed before it is reused (as
-  httpcore does), never retried behind the caller's back: retries are decided in one layer;
-- socket and protocol errors raised as the httpx exceptions httpcore would raise, so callers
-  handle one family of errors;
-- no proxies and no HTTP/2: callers use httpx's own transport when a proxy is configured.
+- keep-alive connections per origin (urllib3's pools), an idle connection the server closed
+  meanwhile noticed before it is reused; nothing retried and no redirect followed here:
+  retries are decided in one layer and redirects by the registry client;
+- TLS with the caller's `ssl.SSLContext`; a certificate that fails verification raises
+  `CertificateError`, a plain-HTTP answer to the TLS handshake `NotTlsError`;
+- httpx's per-request timeouts (connect, then read; a request is written under the connect
+  timeout, as urllib3 does);
+- request bodies as bytes, or as iterators with a Content-Length or chunked encoding; an answer
+  the server sends before it read the whole body (413, 401, 400 on an upload) is returned as
+  the answer, not as a broken connection, and that connection is not used again;
+- proxies from the environment, one decision per origin by `proxy_for` (httpx's rules);
+- socket and protocol errors raised as the httpx exceptions httpx's own transport raises, so
+  callers handle one family of errors. No HTTP/2.
 """
 
 from __future__ import annotations
 
-import http.client
+import ipaddress
+import re
 import select
 import socket
 import ssl
 import threading
 import urllib.request
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from http.client import HTTPException, RemoteDisconnected
+from typing import Any, cast
 
 import httpx
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ProxyError,
+    ProxySchemeUnknown,
+    ReadTimeoutError,
+)
 
-__all__ = ["CertificateError", "LeanTransport", "proxy_for"]
+__all__ = ["CertificateError", "NotTlsError", "RegistryTransport", "proxy_for"]
 
 _READ_CHUNK = 64 << 10
 _Origin = tuple[str, str, int]
-# The server closed the connection before answering.
-_CLOSED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
-
-
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment routes `url` through (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY,
-    minus NO_PROXY), as httpx.Client would honour it; None for a direct connection."""
-    parsed = httpx.URL(url)
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(parsed.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parsed.host):
-        return None
-    return proxy
+# No retries, no redirects: both are decided above this layer.
+_NO_RETRIES = urllib3.Retry(total=False, redirect=False)
+# What OpenSSL says when the "TLS server" answered in plain HTTP ("HTTP/1.1 400 ...").
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 
 
 class CertificateError(httpx.ConnectError):
     """The server's TLS certificate failed verification (a retry cannot fix that)."""
 
 
-class LeanTransport(httpx.BaseTransport):
-    """Thread-safe: connections are checked out of a small idle list, one request at a time."""
+class NotTlsError(httpx.ConnectError):
+    """The server answered the TLS handshake in plain HTTP: it is not an HTTPS endpoint."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, *, max_idle: int = 4) -> None:
-        """`max_idle`: keep-alive connections kept per origin; set it to the number of
-        requests in flight, or connections are closed and opened again all the time."""
+
+# -- proxies ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """One entry of httpx's proxy map (httpx._utils.URLPattern): scheme ("" = all), host
+    ("" = any; "*x" = x and its subdomains; "*.x" = subdomains only) and port."""
+
+    scheme: str
+    host: str
+    port: int | None
+    target: str | None  # the proxy URL, or None for a direct connection
+
+    @classmethod
+    def parse(cls, pattern: str, target: str | None) -> _Pattern:
+        url = httpx.URL(pattern)
+        host = "" if url.host == "*" else url.host
+        return cls("" if url.scheme == "all" else url.scheme, host, url.port, target)
+
+    @property
+    def priority(self) -> tuple[int, int, int]:
+        return (0 if self.port is None else -1, -len(self.host), -len(self.scheme))
+
+    def matches(self, url: httpx.URL) -> bool:
+        if self.scheme and self.scheme != url.scheme:
+            return False
+        if self.host and not _host_matches(self.host, url.host):
+            return False
+        return self.port is None or self.port == url.port
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    if pattern.startswith("*."):
+        return re.fullmatch(rf".+\.{re.escape(pattern[2:])}", host) is not None
+    if pattern.startswith("*"):
+        return re.fullmatch(rf"(.+\.)?{re.escape(pattern[1:])}", host) is not None
+    return host == pattern
+
+
+def _environment_patterns() -> list[_Pattern]:
+    """The proxy map httpx.Client(trust_env=True) builds (httpx._utils.get_environment_proxies),
+    most specific first."""
+    found = urllib.request.getproxies()
+    patterns: list[_Pattern] = []
+    for scheme in ("http", "https", "all"):
+        proxy = found.get(scheme)
+        if proxy:
+            target = proxy if "://" in proxy else f"http://{proxy}"
+            patterns.append(_Pattern.parse(f"{scheme}://", target))
+    for entry in (host.strip() for host in found.get("no", "").split(",")):
+        if entry == "*":
+            return []
+        if entry:
+            patterns.append(_Pattern.parse(_no_proxy_pattern(entry), None))
+    return sorted(patterns, key=lambda p: p.priority)
+
+
+def _no_proxy_pattern(entry: str) -> str:
+    if "://" in entry:
+        return entry
+    if _is_ip(entry.split("/")[0], ipaddress.IPv4Address):
+        return f"all://{entry}"
+    if _is_ip(entry, ipaddress.IPv6Address):
+        return f"all://[{entry}]"
+    if entry.lower() == "localhost":
+        return f"all://{entry}"
+    return f"all://*{entry}"
+
+
+def _is_ip(text: str, kind: type[ipaddress.IPv4Address | ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def proxy_for(url: str | httpx.URL) -> str | None:
+    """The proxy URL that `url` goes through, or None for a direct connection: the decision
+    httpx.Client(trust_env=True) makes from HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY
+    (lowercase forms first; NO_PROXY entries `host`, `host:port`, `.domain`, `*`, IP addresses
+    and `scheme://host`)."""
+    target = httpx.URL(url) if isinstance(url, str) else url
+    for pattern in _environment_patterns():
+        if pattern.matches(target):
+            return pattern.target
+    return None
+
+
+# -- connections that notice an early answer ------------------------------------------------
+
+
+class _EarlyAnswer(BrokenPipeError):
+    """Raised while sending a body the server answered already; urllib3 then reads the answer,
+    as it does when the server closed the connection after answering (a broken pipe)."""
+
+
+class _Watched(HTTPConnection):
+    """Stops sending a request body once the server has answered (RFC 9112, section 9.3): a
+    plain connection with something to read before the next chunk, or any connection whose
+    write failed (reset, closed, timed out) while an answer waits. The connection is then not
+    used again: the body was not sent whole."""
+
+    _sending_body = False
+    _answered_early = False
+
+    def connect(self) -> None:
+        self._answered_early = False
+        super().connect()
+
+    def endheaders(self, message_body: Any = None, *, encode_chunked: bool = False) -> None:
+        super().endheaders(message_body, encode_chunked=encode_chunked)
+        self._sending_body = True
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        self._sending_body = False
+        try:
+            super().request(*args, **kwargs)
+        finally:
+            self._sending_body = False
+
+    def send(self, data: Any) -> None:
+        # TLS 1.3 session tickets make a fresh TLS socket readable: only plain ones are polled.
+        if self._sending_body and not isinstance(self.sock, ssl.SSLSocket) and self._waiting():
+            self._stop_sending()
+        try:
+            super().send(data)
+        except OSError:  # ssl.SSLError and TimeoutError included
+            if self._sending_body and self._waiting():
+                self._stop_sending()
+            raise
+
+    @property
+    def is_connected(self) -> bool:
+        return not self._answered_early and super().is_connected
+
+    def _waiting(self) -> bool:
+        return self.sock is not None and _readable(self.sock)
+
+    def _stop_sending(self) -> None:
+        self._answered_early = True
+        raise _EarlyAnswer("the server answered before the whole body was sent")
+
+
+class _WatchedTls(_Watched, HTTPSConnection):
+    pass
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Watched
+
+
+class _TlsPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedTls
+
+
+_POOL_CLASSES = {"http": _Pool, "https": _TlsPool}
+
+
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+# -- the transport ------------------------------------------------------------------------------
+
+
+class RegistryTransport(httpx.BaseTransport):
+    """Thread-safe. `max_connections`: keep-alive connections kept per origin; set it to the
+    number of requests in flight, or connections are closed and opened again all the time."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, *, max_connections: int = 4):
         self._ssl_context = ssl_context or ssl.create_default_context()
-        self._max_idle = max_idle
-        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._max_connections = max_connections
+        self._direct: dict[_Origin, HTTPConnectionPool] = {}  # pools of origins reached directly
+        self._proxies: dict[_Origin, urllib3.ProxyManager] = {}  # the others, by origin
         self._lock = threading.Lock()
-        self._closed = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        origin = _origin(request.url)
-        connection = self._checkout(origin, request)
+        url = request.url
+        origin = _origin(url)
         try:
-            answer = _exchange(connection, request, _request_body(request))
-        except BaseException:
-            connection.close()
-            raise
+            pool, forward = self._pool(origin)
+            answer = pool.urlopen(
+                request.method,
+                str(url) if forward else url.raw_path.decode("ascii"),
+                body=_request_body(request),
+                headers=_headers(request),
+                retries=_NO_RETRIES,
+                redirect=False,
+                assert_same_host=False,
+                timeout=_timeout(request),
+                preload_content=False,
+                decode_content=False,
+            )
+        except (HTTPError, ProxySchemeUnknown) as exc:
+            raise _translated(exc, request) from None
         return httpx.Response(
             answer.status,
-            headers=answer.getheaders(),
-            stream=_AnswerStream(answer, connection, origin, self),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason.encode()},
+            headers=list(answer.headers.items()),
+            stream=_AnswerStream(answer, request),
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (answer.reason or "").encode(),
+            },
         )
 
     def close(self) -> None:
         with self._lock:
-            self._closed = True
-            idle = [c for connections in self._idle.values() for c in connections]
-            self._idle.clear()
-        for connection in idle:
-            connection.close()
+            pools, self._direct = list(self._direct.values()), {}
+            proxies, self._proxies = list(self._proxies.values()), {}
+        for pool in pools:
+            pool.close()
+        for proxy in proxies:
+            proxy.clear()
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _checkout(self, origin: _Origin, request: httpx.Request) -> http.client.HTTPConnection:
-        """An idle keep-alive connection to `origin` that the server has not closed, else a
-        new one. A readable idle socket means the server closed it (or sent something it
-        should not have): it is dropped rather than risking a request on it."""
-        while True:
-            with self._lock:
-                connections = self._idle.get(origin)
-                connection = connections.pop() if connections else None
-            if connection is None:
-                return self._connect(origin, request)
-            if connection.sock is not None and not _readable(connection.sock):
-                _set_timeout(connection, _timeout(request, "read"))
-                return connection
-            connection.close()
-
-    def _connect(self, origin: _Origin, request: httpx.Request) -> http.client.HTTPConnection:
+    def _pool(self, origin: _Origin) -> tuple[HTTPConnectionPool, bool]:
+        """The pool for `origin`, and whether requests go to a forwarding proxy (plain HTTP
+        through a proxy: the request line carries the absolute URL; HTTPS is tunnelled). The
+        proxy decision is taken once per origin."""
+        pool = self._direct.get(origin)
+        if pool is not None:
+            return pool, False
         scheme, host, port = origin
-        timeout = _timeout(request, "connect")
-        connection: http.client.HTTPConnection
-        if scheme == "https":
-            connection = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=self._ssl_context
-            )
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            connection.connect()
-        except TimeoutError as exc:
-            connection.close()
-            raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from None
-        except ssl.SSLCertVerificationError as exc:
-            connection.close()
-            raise CertificateError(str(exc), request=request) from None
-        except (OSError, ssl.SSLError) as exc:
-            connection.close()
-            raise httpx.ConnectError(str(exc), request=request) from None
-        # Small requests go out as soon as they are written (no Nagle delay on the last byte).
-        if connection.sock is not None:
-            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        _set_timeout(connection, _timeout(request, "read"))
-        return connection
-
-    def _release(self, origin: _Origin, connection: http.client.HTTPConnection) -> None:
-        """A connection whose answer was read to the end goes back to the idle list."""
         with self._lock:
-            if not self._closed:
-                connections = self._idle.setdefault(origin, [])
-                if len(connections) < self._max_idle:
-                    connections.append(connection)
-                    return
-        connection.close()
+            if origin not in self._direct and origin not in self._proxies:
+                self._route(origin)
+            pool = self._direct.get(origin)
+            manager = self._proxies.get(origin)
+        if pool is not None:
+            return pool, False
+        assert manager is not None
+        return manager.connection_from_host(host, port, scheme), scheme == "http"
+
+    def _route(self, origin: _Origin) -> None:
+        scheme, host, port = origin
+        options: dict[str, Any] = {
+            "maxsize": self._max_connections,
+            "block": False,
+            "retries": _NO_RETRIES,
+        }
+        proxy = proxy_for(httpx.URL(scheme=scheme, host=host, port=port))
+        if proxy is None and scheme == "https":
+            self._direct[origin] = _TlsPool(host, port, ssl_context=self._ssl_context, **options)
+        elif proxy is None:
+            self._direct[origin] = _Pool(host, port, **options)
+        else:
+            parsed = httpx.URL(proxy)
+            headers = {}
+            if parsed.username or parsed.password:
+                auth = f"{parsed.username}:{parsed.password}"
+                headers = urllib3.make_headers(proxy_basic_auth=auth)
+            manager = urllib3.ProxyManager(
+                str(parsed.copy_with(username=None, password=None)),
+                proxy_headers=headers,
+                proxy_ssl_context=self._ssl_context,
+                ssl_context=self._ssl_context,
+                **options,
+            )
+            manager.pool_classes_by_scheme = _POOL_CLASSES
+            self._proxies[origin] = manager
 
 
 class _AnswerStream(httpx.SyncByteStream):
-    """The body of one answer; gives the connection back when read to the end and closed."""
+    """The body of one answer; its connection goes back to the pool when the body was read to
+    the end, and is closed otherwise (the rest of a body nobody wants is not read)."""
 
-    def __init__(
-        self,
-        answer: http.client.HTTPResponse,
-        connection: http.client.HTTPConnection,
-        origin: _Origin,
-        transport: LeanTransport,
-    ) -> None:
+    def __init__(self, answer: urllib3.BaseHTTPResponse, request: httpx.Request) -> None:
         self._answer = answer
-        self._connection: http.client.HTTPConnection | None = connection
-        self._origin = origin
-        self._transport = transport
+        self._request = request
 
     def __iter__(self) -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = self._answer.read(_READ_CHUNK)
-            except TimeoutError:
-                raise httpx.ReadTimeout("timed out reading the answer") from None
-            except http.client.IncompleteRead as exc:
-                raise httpx.RemoteProtocolError(f"answer cut short: {exc}") from None
-            except (http.client.HTTPException, OSError) as exc:
-                raise httpx.ReadError(str(exc) or type(exc).__name__) from None
-            if not chunk:
-                # http.client returns a body cut short by the server as if it were whole.
-                if self._answer.length:
-                    raise httpx.RemoteProtocolError("connection closed before the whole answer")
-                return
-            yield chunk
+        try:
+            yield from self._answer.stream(_READ_CHUNK, decode_content=False)
+        except (HTTPError, OSError) as exc:
+            raise _translated(exc, self._request, reading=True) from None
 
     def close(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        if self._answer.isclosed() and not self._answer.will_close:
-            self._transport._release(self._origin, connection)
-        else:
-            self._answer.close()
-            connection.close()
+        answer = self._answer
+        if not answer.closed and answer.length_remaining == 0:
+            answer.read()  # a HEAD or empty answer not iterated: finishing it frees the connection
+        if not answer.closed:
+            answer.close()
+        answer.release_conn()
 
 
-def _exchange(
-    connection: http.client.HTTPConnection, request: httpx.Request, body: Iterable[bytes]
-) -> http.client.HTTPResponse:
-    """Send the request (headers as httpx built them, Host included) and read the status line
-    and headers of the answer."""
-    try:
-        connection.putrequest(
-            request.method,
-            request.url.raw_path.decode("ascii"),
-            skip_host=True,
-            skip_accept_encoding=True,
-        )
-        for name, value in request.headers.raw:
-            connection.putheader(name, value)
-        chunks = iter(body)
-        connection.endheaders(next(chunks, None))
-        for chunk in chunks:
-            connection.send(chunk)
-        return connection.getresponse()
-    except _CLOSED:
-        raise httpx.RemoteProtocolError(
-            "server closed the connection without answering", request=request
-        ) from None
-    except TimeoutError:
-        raise httpx.ReadTimeout("timed out", request=request) from None
-    except http.client.HTTPException as exc:
-        raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__, request=request) from None
-    except OSError as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from None
+def _translated(
+    exc: BaseException, request: httpx.Request, *, reading: bool = False
+) -> httpx.TransportError:
+    """urllib3's exception as the httpx one httpx's own transport raises for the same event."""
+    cause = _cause(exc)
+    if isinstance(exc, ProxySchemeUnknown):
+        return httpx.ProxyError(f"unsupported proxy scheme {exc.scheme!r}", request=request)
+    if isinstance(exc, ProxyError):
+        return httpx.ProxyError(f"proxy failed: {_reason(cause)}", request=request)
+    if isinstance(exc, ReadTimeoutError):
+        return httpx.ReadTimeout("timed out reading the answer", request=request)
+    if isinstance(cause, TimeoutError) and not isinstance(exc, NewConnectionError):
+        if isinstance(exc, ConnectTimeoutError):
+            return httpx.ConnectTimeout("timed out connecting", request=request)
+        return httpx.WriteTimeout("timed out sending the request", request=request)
+    if isinstance(cause, ssl.SSLError) and not reading:
+        return _tls_error(cause, request)
+    if isinstance(exc, NewConnectionError):
+        return httpx.ConnectError(_reason(cause), request=request)
+    if isinstance(cause, OSError) and str(cause).startswith("Tunnel connection failed"):
+        return httpx.ProxyError(str(cause), request=request)
+    if isinstance(cause, RemoteDisconnected | ConnectionResetError | BrokenPipeError):
+        return httpx.RemoteProtocolError("server closed the connection", request=request)
+    if isinstance(cause, HTTPException | ProtocolError):
+        return httpx.RemoteProtocolError(_reason(cause), request=request)
+    return httpx.ReadError(_reason(cause), request=request)
 
 
-def _request_body(request: httpx.Request) -> Iterable[bytes]:
-    """The body as chunks to send. Bodies already in memory go in one piece (with the
-    headers, when small); streams as they come, chunk-encoded if httpx said so."""
+def _tls_error(cause: ssl.SSLError, request: httpx.Request) -> httpx.TransportError:
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return CertificateError(str(cause), request=request)
+    if cause.reason in _PLAIN_HTTP_REASONS:
+        return NotTlsError(str(cause), request=request)
+    return httpx.ConnectError(str(cause), request=request)
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The socket, ssl or http.client exception under urllib3's wrappers."""
+    while isinstance(exc, HTTPError):
+        inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        inner = inner or exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _request_body(request: httpx.Request) -> bytes | Iterable[bytes] | None:
+    """Bodies in memory go in one piece; streams chunk by chunk as they come (urllib3 chunk-
+    encodes them when httpx said Transfer-Encoding: chunked)."""
     stream = request.stream
     if isinstance(stream, httpx.ByteStream):
-        data = b"".join(stream)
-        return [data] if data else []
-    assert isinstance(stream, Iterable)
-    if request.headers.get("transfer-encoding", "").lower() == "chunked":
-        return _chunked(stream)
-    return stream
+        return b"".join(stream) or None
+    return cast(Iterable[bytes], stream)
 
 
-def _chunked(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    for chunk in chunks:
-        if chunk:
-            yield b"%x\r\n%s\r\n" % (len(chunk), chunk)
-    yield b"0\r\n\r\n"
+def _headers(request: httpx.Request) -> dict[str, str] | urllib3.HTTPHeaderDict:
+    """The headers as httpx built them, Host included (urllib3 then adds none of its own but
+    framing ones it did not find)."""
+    raw = request.headers.raw
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+    if len(headers) == len(raw):
+        return headers
+    repeated = urllib3.HTTPHeaderDict()
+    for name, value in raw:
+        repeated.add(name.decode("latin-1"), value.decode("latin-1"))
+    return repeated
 
 
 def _origin(url: httpx.URL) -> _Origin:
@@ -242,19 +434,6 @@ def _origin(url: httpx.URL) -> _Origin:
     return url.scheme, url.host, port
 
 
-def _timeout(request: httpx.Request, which: str) -> float | None:
+def _timeout(request: httpx.Request) -> urllib3.Timeout:
     timeouts = request.extensions.get("timeout") or {}
-    value = timeouts.get(which)
-    return float(value) if value is not None else None
-
-
-def _readable(sock: socket.socket) -> bool:
-    """Whether reading would not block: on an idle connection, EOF or unexpected bytes."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-def _set_timeout(connection: http.client.HTTPConnection, seconds: float | None) -> None:
-    if connection.sock is not None:
-        connection.sock.settimeout(seconds)
+    return urllib3.Timeout(connect=timeouts.get("connect"), read=timeouts.get("read"))

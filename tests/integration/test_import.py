@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.dockercli import docker_available, docker_manifest_create_push
+from tests.support.dockercli import docker_manifest_create_push, needs_docker
 from tests.support.images import (
     OCI_INDEX,
     PushedImage,
@@ -25,7 +25,6 @@ from tests.support.registry import RegistryProcess
 from .cli import Reconcile, Run
 
 pytestmark = pytest.mark.usefixtures("docker_config")
-needs_docker = pytest.mark.skipif(not docker_available(), reason="docker CLI makes the list")
 
 
 @pytest.fixture

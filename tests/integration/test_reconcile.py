@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.types import DOCKER_LIST, OCI_INDEX
-from tests.support.dockercli import docker_available, docker_manifest_create_push
+from tests.support.dockercli import docker_manifest_create_push, needs_docker
 from tests.support.images import get_manifest, push_image, push_index, push_manifest_list
 from tests.support.registry import RegistryProcess
 
@@ -178,7 +178,7 @@ def test_single_image_at_the_alias_is_a_conflict_until_forced(
     assert [d for _, d in entries_of(registry, repo_name, "10")] == list(seeded.values())
 
 
-@pytest.mark.skipif(not docker_available(), reason="the docker CLI is the reference tool here")
+@needs_docker
 def test_index_pushed_by_docker_manifest_is_in_sync(
     registry: RegistryProcess, repo_name: str, seeded: dict[str, str], reconcile: Reconcile,
     docker_config: Path,

@@ -3,8 +3,8 @@
 - a recognisable password never appears in anything the tool prints or writes, in any form
   (plain, `base64(user:password)`, base64 at any alignment), at any verbosity, in any output
   format, with right and wrong passwords and with the registry down;
-- `Authorization` never goes to another host on a redirect (blob downloads redirected to a
-  "storage" server on another loopback address);
+- `Authorization` never goes to another host on a redirect (blob downloads redirected to the
+  `storage` zoo profile's storage host on another loopback address);
 - a token realm is asked for exactly the scopes the run needs (pull, or pull,push to write),
   and never gets credentials over plain HTTP unless the registry is marked `insecure`;
 - TLS is verified by default, a registry's `ca_file` is trusted, and a failure is one clear
@@ -15,21 +15,24 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from cryptography import x509
 
+from reconciler.registry.http import CERTS_D_ENV
 from tests.conftest import BASIC_USERS, TOKEN_USERS
 from tests.support.dockercli import docker_login_config
 from tests.support.httpauth import RegistryAuth
@@ -43,10 +46,9 @@ from tests.support.images import (
     layer_blob,
     push_image,
     put_manifest,
-    registry_client,
     upload_blob,
 )
-from tests.support.proxy import Fault, ProxyRequest, start_proxy
+from tests.support.proxy import Fault, ProxyRequest
 from tests.support.registry import (
     RegistryProcess,
     TlsFiles,
@@ -55,6 +57,7 @@ from tests.support.registry import (
     start_registry,
 )
 from tests.support.tokenserver import TokenServer
+from tests.support.zoo.storage import storage
 
 from .cli import Reconcile, Run
 
@@ -217,79 +220,8 @@ def test_the_real_process_prints_no_password_either(
 
 
 # -- redirects to blob storage ----------------------------------------------------------------
-
-
-@dataclass
-class Storage:
-    """A fake object store on another loopback address: serves blobs by digest, records
-    every request's headers. `/hop/<digest>` redirects once more, to `/blob/<digest>`."""
-
-    blobs: dict[str, bytes]
-    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    server: ThreadingHTTPServer | None = None
-
-    @property
-    def origin(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-
-class _StorageHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        storage = cast(Storage, cast(Any, self.server).storage)
-        with storage.lock:
-            storage.seen.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-        path = self.path.split("?", 1)[0]
-        kind, _, digest = path.strip("/").partition("/")
-        if kind == "hop":
-            self.send_response(302)
-            self.send_header("Location", f"/blob/{digest}?X-Signature=made-up")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = storage.blobs.get(digest)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def storage() -> Iterator[Storage]:
-    store = Storage({})
-    server = ThreadingHTTPServer(("127.0.0.2", 0), _StorageHandler)
-    server.daemon_threads = True
-    cast(Any, server).storage = store
-    store.server = server
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield store
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
-def redirect_blobs(storage: Storage, sent: list[str], location: str | None = None) -> Any:
-    """Answer authenticated blob GETs with a 307 to `storage` (as registries backed by object
-    storage do); anonymous ones go on to the registry, which challenges them."""
-
-    def hook(request: ProxyRequest) -> Fault | None:
-        if request.method != "GET" or request.kind != "blobs":
-            return None
-        authorization = request.header("Authorization")
-        if authorization is None:
-            return None
-        sent.append(authorization.split(" ", 1)[0])
-        digest = request.path.split("?", 1)[0].rsplit("/", 1)[1]
-        target = location or f"{storage.origin}/hop/{digest}?X-Signature=made-up"
-        return Fault.respond(307, headers={"Location": target})
-
-    return hook
+# The storage host is the `storage` zoo profile's (tests/support/zoo/storage.py): on another
+# loopback address, recording every request's headers; uploads to it are in test_zoo_storage.
 
 
 @pytest.fixture(params=["basic_registry", "token_registry"])
@@ -301,21 +233,12 @@ def authenticated(request: pytest.FixtureRequest, repo_name: str) -> tuple[Regis
     return registry, password
 
 
-def blob(registry: RegistryProcess, repo: str, digest: str, password: str) -> bytes:
-    with registry_client(registry.url, ("alice", password)) as client:
-        response = client.get(f"/v2/{repo}/blobs/{digest}", follow_redirects=True)
-    response.raise_for_status()
-    return response.content
-
-
-def configs_of(registry: RegistryProcess, repo: str, password: str) -> dict[str, bytes]:
-    """The image config blobs of the two sources, by digest: what the storage serves."""
-    out = {}
-    for tag in ("1.1", "1.2"):
-        raw, _, _ = get_manifest(registry.url, repo, tag, auth=("alice", password))
-        digest = json.loads(raw)["config"]["digest"]
-        out[digest] = blob(registry, repo, digest, password)
-    return out
+def config_digests(registry: RegistryProcess, repo: str, password: str) -> list[str]:
+    """The image config blobs of the two sources: what a run downloads (through storage)."""
+    raws = [
+        get_manifest(registry.url, repo, tag, auth=("alice", password))[0] for tag in ("1.1", "1.2")
+    ]
+    return [json.loads(raw)["config"]["digest"] for raw in raws]
 
 
 def proxied_config(path: Path, host: str, repo: str) -> Path:
@@ -327,38 +250,40 @@ def proxied_config(path: Path, host: str, repo: str) -> Path:
 
 
 def test_authorization_is_never_sent_to_the_storage_a_blob_redirects_to(
-    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    authenticated: tuple[RegistryProcess, str], repo_name: str,
     tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     registry, password = authenticated
-    storage.blobs.update(configs_of(registry, repo_name, password))
-    sent: list[str] = []
-    with start_proxy(registry.url, fault=redirect_blobs(storage, sent)) as proxy:
-        docker_login_config(docker_config, proxy.host, "alice", password)
-        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+    configs = config_digests(registry, repo_name, password)
+    with storage(registry, credentials=("alice", password), hops=1) as zoo:
+        docker_login_config(docker_config, zoo.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", zoo.host, repo_name))
         result = run("--no-cache", "-vv")
+        redirected = [e for e in zoo.proxy.log() if e.kind == "blobs" and e.method == "GET"]
     assert result.code == 0, result.out + result.err
     assert "created" in result.out
-    # the registry side was authenticated, every redirected request included ...
-    assert sent and set(sent) <= {"Basic", "Bearer"}
-    # ... and the storage, two hops away, never saw any of it
-    assert {path.split("/")[1] for path, _ in storage.seen} == {"hop", "blob"}
-    assert len(storage.seen) == 2 * len(storage.blobs)
-    for path, headers in storage.seen:
-        assert "authorization" not in headers and "cookie" not in headers, (path, headers)
-        assert password not in path
+    # the registry answered the authenticated blob GETs, each with a redirect to storage ...
+    assert [e.status for e in redirected if e.status != 401] == [307] * len(configs)
+    # ... and the storage, two hops away, never saw the credentials
+    seen = zoo.storage.requests()
+    assert sorted(r.path.split("?")[0].rsplit("/", 1)[1] for r in seen) == sorted(configs * 2)
+    assert sorted(parse_qs(urlsplit(r.path).query)["hops"][0] for r in seen) == ["0", "0", "1", "1"]
+    for request in seen:
+        assert "authorization" not in request.headers, request
+        assert "cookie" not in request.headers, request
+        assert password not in request.path
 
 
 def test_a_redirect_to_wrong_bytes_is_an_alias_error_and_nothing_is_written(
-    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    authenticated: tuple[RegistryProcess, str], repo_name: str,
     tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     registry, password = authenticated
-    storage.blobs.update({d: b'{"os":"linux","architecture":"evil"}' for d in
-                          configs_of(registry, repo_name, password)})  # fmt: skip
-    with start_proxy(registry.url, fault=redirect_blobs(storage, [])) as proxy:
-        docker_login_config(docker_config, proxy.host, "alice", password)
-        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+    with storage(registry, credentials=("alice", password)) as zoo:
+        for digest in config_digests(registry, repo_name, password):
+            zoo.storage.replace[digest] = b'{"os":"linux","architecture":"evil"}'
+        docker_login_config(docker_config, zoo.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", zoo.host, repo_name))
         registry.clear_log()
         result = run("--no-cache", "--output", "json")
     assert result.code == 1
@@ -368,19 +293,26 @@ def test_a_redirect_to_wrong_bytes_is_an_alias_error_and_nothing_is_written(
 
 
 def test_a_malformed_redirect_is_an_alias_error(
-    authenticated: tuple[RegistryProcess, str], storage: Storage, repo_name: str,
+    authenticated: tuple[RegistryProcess, str], repo_name: str,
     tmp_path: Path, docker_config: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     registry, password = authenticated
-    with start_proxy(registry.url, fault=redirect_blobs(storage, [], "http://[::1")) as proxy:
-        docker_login_config(docker_config, proxy.host, "alice", password)
-        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", proxy.host, repo_name))
+
+    def malformed(request: ProxyRequest) -> Fault | None:
+        if request.method == "GET" and request.kind == "blobs" and request.header("Authorization"):
+            return Fault.respond(307, headers={"Location": "http://[::1"})
+        return None
+
+    with storage(registry, credentials=("alice", password)) as zoo:
+        zoo.proxy.fault = malformed
+        docker_login_config(docker_config, zoo.host, "alice", password)
+        run = Reconcile(capsys, proxied_config(tmp_path / "m.yaml", zoo.host, repo_name))
         registry.clear_log()
         result = run("--no-cache", "--output", "json")
     assert result.code == 1 and "Traceback" not in result.err
     [alias] = result.json["aliases"]
-    assert alias["action"] == "error" and alias["message"].startswith(f"{proxy.host}: ")
-    assert registry.writes() == [] and storage.seen == []
+    assert alias["action"] == "error" and alias["message"].startswith(f"{zoo.host}: ")
+    assert registry.writes() == [] and zoo.storage.requests() == []
 
 
 # -- token realms -------------------------------------------------------------------------------
@@ -487,8 +419,14 @@ def push_over_tls(client: httpx.Client, repo: str, tag: str, platform: str) -> P
 
 
 @pytest.fixture
-def tls_registry(tmp_path: Path, repo_name: str) -> Iterator[TlsRegistry]:
-    """An HTTPS registry (test CA) that wants Basic credentials: the canary's."""
+def tls_registry(
+    tmp_path: Path, repo_name: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TlsRegistry]:
+    """An HTTPS registry (test CA) that wants Basic credentials: the canary's. Trust comes
+    only from what a test adds: no SSL_CERT_FILE/SSL_CERT_DIR, an empty docker certs.d."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(CERTS_D_ENV, str(tmp_path / "empty-certs.d"))
     files = make_tls_files(tmp_path / "tls")
     registry = start_registry(tmp_path, auth="htpasswd", users={USER: SECRET}, tls=files)
     try:
@@ -555,6 +493,120 @@ def test_the_registry_ca_file_is_trusted_and_basic_auth_works_over_https(
     assert {r.user_agent for r in tls_registry.registry.requests()}  # really went over HTTPS
     assert_nothing_leaks({"first": first.out + first.err, "second": second.out + second.err},
                          SECRET)  # fmt: skip
+
+
+def openssl_hashed_dir(directory: Path, ca_path: Path) -> Path:
+    """A CA directory as `openssl rehash` lays it out: `<subject hash>.0`. The hash is
+    OpenSSL's X509_NAME_hash: SHA-1 of the canonical subject (values lowercased, spaces
+    collapsed, as UTF8String; the RDN sets without the outer SEQUENCE), first 4 bytes, little
+    endian. Only for names whose attributes default to UTF8String, such as the test CA's CN."""
+    subject = x509.load_pem_x509_certificate(ca_path.read_bytes()).subject
+    canonical = x509.Name([
+        x509.RelativeDistinguishedName(
+            [x509.NameAttribute(a.oid, " ".join(str(a.value).lower().split())) for a in rdn]
+        )
+        for rdn in subject.rdns
+    ]).public_bytes()  # fmt: skip
+    length = canonical[1]
+    sets = canonical[2 + (length & 0x7F if length & 0x80 else 0) :]
+    name_hash = int.from_bytes(hashlib.sha1(sets).digest()[:4], "little")
+    directory.mkdir(parents=True)
+    shutil.copy(ca_path, directory / f"{name_hash:08x}.0")
+    return directory
+
+
+@pytest.mark.parametrize("store", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_the_system_trust_store_is_used_without_ca_file(
+    store: str, tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A private CA installed on the machine works as it does for docker. OpenSSL's own
+    SSL_CERT_FILE and SSL_CERT_DIR stand in for the system store (nothing on the machine is
+    changed); with both set, OpenSSL reads both (httpx's own default would read only the
+    file, and certifi's bundle, not the system store, when neither is set)."""
+    if store == "SSL_CERT_FILE":
+        monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.files.ca_path))
+    else:
+        other = make_tls_files(tmp_path / "other-ca", "some other CA")
+        monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_path))
+        hashed = openssl_hashed_dir(tmp_path / "ca-dir", tls_registry.files.ca_path)
+        monkeypatch.setenv("SSL_CERT_DIR", str(hashed))
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    result = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, {}))()
+    assert result.code == 0, result.out + result.err
+    assert "created" in result.out
+
+
+def test_a_docker_certs_d_directory_for_the_host_is_trusted(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    certs_d = tmp_path / "certs.d"
+    host_dir = certs_d / tls_registry.registry.host  # 127.0.0.1:PORT, as docker names it
+    host_dir.mkdir(parents=True)
+    shutil.copy(tls_registry.files.ca_path, host_dir / "ca.crt")
+    monkeypatch.setenv(CERTS_D_ENV, str(certs_d))
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    result = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, {}))()
+    assert result.code == 0, result.out + result.err
+    assert "created" in result.out
+
+
+def test_ca_file_adds_to_the_system_store_instead_of_replacing_it(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.files.ca_path))
+    other = make_tls_files(tmp_path / "other-ca", "some other CA")
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    settings = {"ca_file": str(other.ca_path)}
+    result = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, settings))()
+    assert result.code == 0, result.out + result.err
+
+
+def test_a_ca_trusted_for_another_host_or_elsewhere_is_still_refused_at_once(
+    tls_registry: TlsRegistry, tmp_path: Path, docker_config: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    other = make_tls_files(tmp_path / "other-ca", "some other CA")
+    monkeypatch.setenv("SSL_CERT_FILE", str(other.ca_path))
+    certs_d = tmp_path / "certs.d"
+    for host in ("127.0.0.1", f"localhost:{tls_registry.registry.port}"):  # not this host
+        (certs_d / host).mkdir(parents=True)
+        shutil.copy(tls_registry.files.ca_path, certs_d / host / "ca.crt")
+    (certs_d / tls_registry.registry.host).mkdir()
+    shutil.copy(tls_registry.files.ca_path, certs_d / tls_registry.registry.host / "ca.pem")
+    monkeypatch.setenv(CERTS_D_ENV, str(certs_d))  # only *.crt count, as for docker
+    docker_login_config(docker_config, tls_registry.registry.host, USER, SECRET)
+    tls_registry.registry.clear_log()
+    result = Reconcile(capsys, tls_config(tmp_path / "m.yaml", tls_registry, {}))("-v")
+    assert result.code == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.out, result.out
+    assert "retrying" not in result.err
+    assert tls_registry.registry.requests() == []
+
+
+def test_a_plain_http_registry_without_insecure_names_the_fix_and_gets_nothing(
+    registry: RegistryProcess, repo_name: str, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    for tag, platform in (("1.1", "linux/amd64"), ("1.2", "linux/arm64")):
+        push_image(registry.url, repo_name, tag, platform=platform)
+    docker_login_config(docker_config, registry.host, USER, SECRET)
+    config = two_repositories(tmp_path / "m.yaml", registry, [repo_name], {})  # no insecure
+    registry.clear_log()
+    result = Reconcile(capsys, config)("--output", "json", "-v")
+    assert result.code == 1
+    [alias] = result.json["aliases"]
+    message = alias["message"]
+    assert message.startswith(f"{registry.host}: ") and "plain HTTP" in message, message
+    assert "`insecure: true`" in message and "registries:" in message
+    assert "--insecure" in message and "WRONG_VERSION_NUMBER" in message
+    assert "retrying" not in result.err and "Traceback" not in result.err
+    assert registry.requests() == []  # nothing but a TLS handshake: no request, no credentials
+    inspect = Reconcile(capsys)("inspect", f"{registry.host}/{repo_name}:1.1", "-f", str(config))
+    assert inspect.code == 1 and "--insecure" in inspect.err, inspect.err
+    assert_nothing_leaks({"run": result.out + result.err, "inspect": inspect.err}, SECRET)
 
 
 def test_a_missing_ca_file_is_a_clear_error(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.dockercli import docker_available, docker_manifest_create_push
+from tests.support.dockercli import docker_manifest_create_push, needs_docker
 from tests.support.httpauth import loopback_client
 from tests.support.images import (
     ALL_MANIFEST_TYPES,
@@ -330,7 +330,7 @@ def test_stop_closes_kept_alive_connections(registry: RegistryProcess, repo_name
         socket.create_connection(("127.0.0.1", proxy.port), timeout=1).close()
 
 
-@pytest.mark.skipif(not docker_available(), reason="docker CLI not installed")
+@needs_docker
 def test_docker_manifest_cli_works_through_the_proxy(
     registry: RegistryProcess, proxy: Proxy, repo_name: str, docker_config: Path
 ) -> None:

@@ -11,10 +11,10 @@ import pytest
 
 from tests.support import registry as registry_module
 from tests.support.dockercli import (
-    docker_available,
     docker_login_config,
     docker_manifest_create_push,
     docker_manifest_inspect,
+    needs_docker,
 )
 from tests.support.httpauth import RegistryAuth, parse_challenge
 from tests.support.images import (
@@ -32,8 +32,6 @@ from tests.support.images import (
 )
 from tests.support.registry import RegistryProcess, parse_access_line, start_registry
 from tests.support.tokenserver import TokenServer
-
-needs_docker = pytest.mark.skipif(not docker_available(), reason="docker CLI not installed")
 
 
 def _manifest_path(repo: str, ref: str) -> str:

@@ -16,6 +16,9 @@ Findings for Docker CLI 28 against a plain-HTTP registry on 127.0.0.1:PORT:
   order on the command line. A missing source fails with "no such manifest: REF".
 * `manifest push` prints one ``Pushed ref REF@DIGEST with digest: DIGEST`` line per source
   that had to be copied from another repository, then the list digest alone on the last line.
+* Before CLI 23.0 (docker/cli#3990) `docker manifest` cannot read OCI image manifests or OCI
+  indexes: it does not accept them and reports "no such manifest: REF". Debian bookworm's
+  `docker.io`, which `make test` installs, is CLI 20.10: see `reads_oci()`.
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.support.tools import requires_tool
+
 DOCKER_BINARY = "docker"
 _DIGEST_LINE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_VERSION = re.compile(r"version (\d+)\.(\d+)")
+OCI_SINCE = (23, 0)  # the first CLI whose `docker manifest` reads OCI content
 # Variables that could point the CLI at a daemon, a context or a proxy outside the test.
 _SCRUBBED_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+# Marks a test that uses the CLI: skipped without it, failed under CI=true (tests/support/tools.py).
+needs_docker = requires_tool(DOCKER_BINARY)
 
 
 class DockerCLIError(RuntimeError):
@@ -43,6 +54,22 @@ class DockerCLIError(RuntimeError):
 def docker_available() -> bool:
     """Whether a `docker` executable is on PATH (no engine is needed)."""
     return shutil.which(DOCKER_BINARY) is not None
+
+
+def docker_version() -> tuple[int, int]:
+    """(major, minor) of the CLI, from `docker --version` (which needs no engine)."""
+    done = subprocess.run(
+        [DOCKER_BINARY, "--version"], capture_output=True, text=True, timeout=30, check=True
+    )
+    match = _VERSION.search(done.stdout)
+    if match is None:
+        raise DockerCLIError(f"unrecognised `docker --version` output: {done.stdout!r}")
+    return int(match[1]), int(match[2])
+
+
+def reads_oci() -> bool:
+    """Whether this CLI's `docker manifest` reads OCI image manifests and indexes."""
+    return docker_version() >= OCI_SINCE
 
 
 def docker_env(config_dir: Path) -> dict[str, str]:

@@ -2,10 +2,17 @@
 
 It implements just enough of https://distribution.github.io/distribution/spec/auth/token/
 for distribution 2.8: ``GET /token?service=S&scope=repository:NAME:pull,push`` with optional
-Basic credentials (and the OAuth2 ``POST /token`` password grant), answering with an ES256
-JWT whose header carries the self-signed certificate in ``x5c``. The registry trusts that
-certificate through ``rootcertbundle`` and checks ``iss``, ``aud`` (= service), ``exp``/``nbf``
-(with 60 s leeway) and the ``access`` claim.
+Basic credentials, answering with an ES256 JWT whose header carries the self-signed
+certificate in ``x5c``. The registry trusts that certificate through ``rootcertbundle`` and
+checks ``iss``, ``aud`` (= service), ``exp``/``nbf`` (with 60 s leeway) and the ``access``
+claim.
+
+``POST /token`` is the OAuth2 flow of https://distribution.github.io/distribution/spec/auth/oauth/:
+a form with ``grant_type`` (``password`` with ``username`` and ``password``, or
+``refresh_token`` with ``refresh_token``), ``service`` and ``client_id`` (all three
+required), optional ``scope`` and ``access_type=offline`` (which returns a refresh token).
+Refresh tokens are what docker keeps as ``identitytoken``: `issue_refresh_token` makes one.
+Refused grants answer 400 ``invalid_grant`` (RFC 6749 section 5.2).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -61,6 +69,7 @@ class TokenRequest:
     scopes: tuple[str, ...]
     username: str | None  # None for anonymous requests
     status: int
+    grant_type: str | None = None  # POST only: "password" or "refresh_token"
 
     @property
     def scope(self) -> str:
@@ -102,6 +111,8 @@ class TokenServer:
         self.issuer = issuer
         self.authorizer = authorizer
         self.requests: list[TokenRequest] = []
+        # Refresh token -> username; grants made with a refresh token act as that user.
+        self.refresh_tokens: dict[str, str] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -195,6 +206,14 @@ class TokenServer:
         }
         return self._sign(claims)
 
+    def issue_refresh_token(self, username: str) -> str:
+        """A new refresh token for `username` (docker's `identitytoken`), valid until the
+        server stops or the test removes it from `refresh_tokens`."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self.refresh_tokens[token] = username
+        return token
+
     def tokens_for(self, scope: str) -> list[TokenRequest]:
         """Successful token requests that asked for exactly `scope` among their scopes."""
         return [r for r in self.requests if r.status == 200 and scope in r.scopes]
@@ -248,15 +267,53 @@ class _TokenHandler(BaseHTTPRequestHandler):
         self._answer("GET", query, username, password)
 
     def do_POST(self) -> None:
-        """OAuth2 password grant, as used by containerd-style clients."""
+        """OAuth2: the password grant (containerd-style clients) and the refresh_token grant
+        (docker with an `identitytoken`)."""
         if urlsplit(self.path).path != "/token":
             self._send_json(404, {"error": "not found"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         form = parse_qs(self.rfile.read(length).decode())
-        username = _first(form, "username")
-        password = _first(form, "password")
-        self._answer("POST", form, username, password)
+        grant = _first(form, "grant_type")
+        missing = [
+            name for name in ("grant_type", "service", "client_id") if not _first(form, name)
+        ]
+        if missing:
+            self._refuse_post(form, grant, 400, "invalid_request", f"missing {', '.join(missing)}")
+        elif grant == "password":
+            self._grant_password(form)
+        elif grant == "refresh_token":
+            self._grant_refresh_token(form)
+        else:
+            self._refuse_post(form, grant, 400, "unsupported_grant_type", f"{grant!r}")
+
+    def _grant_password(self, form: dict[str, list[str]]) -> None:
+        username, password = _first(form, "username"), _first(form, "password")
+        if username is None or not self.owner._check_credentials(username, password):
+            self._refuse_post(form, "password", 400, "invalid_grant", "wrong username or password")
+            return
+        refresh = self.owner.issue_refresh_token(username) if _offline(form) else None
+        self._answer("POST", form, username, password, grant_type="password", refresh=refresh)
+
+    def _grant_refresh_token(self, form: dict[str, list[str]]) -> None:
+        token = _first(form, "refresh_token") or ""
+        with self.owner._lock:
+            username = self.owner.refresh_tokens.get(token)
+        if username is None:
+            self._refuse_post(form, "refresh_token", 400, "invalid_grant", "unknown refresh token")
+            return
+        # The spec: a refresh_token grant with access_type=offline returns the same token.
+        refresh = token if _offline(form) else None
+        self._answer("POST", form, username, None, grant_type="refresh_token", refresh=refresh)
+
+    def _refuse_post(
+        self, form: dict[str, list[str]], grant: str | None, status: int, error: str, why: str
+    ) -> None:
+        owner = self.owner
+        service = _first(form, "service") or owner.service
+        scopes = tuple(s for value in form.get("scope", []) for s in value.split())
+        owner._record(TokenRequest("POST", service, scopes, None, status, grant))
+        self._send_json(status, {"error": error, "error_description": why})
 
     def _answer(
         self,
@@ -264,29 +321,37 @@ class _TokenHandler(BaseHTTPRequestHandler):
         params: dict[str, list[str]],
         username: str | None,
         password: str | None,
+        *,
+        grant_type: str | None = None,
+        refresh: str | None = None,
     ) -> None:
+        """Issue a token; `grant_type` marks an OAuth2 grant already checked by the caller."""
         owner = self.owner
         service = _first(params, "service") or owner.service
         # Clients send either several scope parameters or one space-separated list.
         scopes = tuple(s for value in params.get("scope", []) for s in value.split())
-        if not owner._check_credentials(username, password):
+        if grant_type is None and not owner._check_credentials(username, password):
             owner._record(TokenRequest(method, service, scopes, username, 401))
             self._send_json(401, {"details": "incorrect username or password"}, challenge=True)
             return
         try:
             token = owner.issue_token(username, scopes, service)
         except ValueError as exc:
-            owner._record(TokenRequest(method, service, scopes, username, 400))
+            owner._record(TokenRequest(method, service, scopes, username, 400, grant_type))
             self._send_json(400, {"details": str(exc)})
             return
-        owner._record(TokenRequest(method, service, scopes, username, 200))
+        owner._record(TokenRequest(method, service, scopes, username, 200, grant_type))
         issued = dt.datetime.now(dt.UTC).isoformat()
-        body = {
+        body: dict[str, Any] = {
             "token": token,
             "access_token": token,
             "expires_in": owner.expires_in,
             "issued_at": issued,
         }
+        if grant_type is not None:
+            body["scope"] = " ".join(scopes)  # REQUIRED in the OAuth2 answer
+        if refresh is not None:
+            body["refresh_token"] = refresh
         self._send_json(200, body)
 
     def _send_json(self, status: int, body: dict[str, Any], *, challenge: bool = False) -> None:
@@ -313,6 +378,10 @@ def _basic_credentials(header: str | None) -> tuple[str | None, str | None]:
         return None, None
     user, _, password = decoded.partition(":")
     return user, password
+
+
+def _offline(form: dict[str, list[str]]) -> bool:
+    return _first(form, "access_type") == "offline"
 
 
 def _first(params: dict[str, list[str]], key: str) -> str | None:

@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import base64
+import json
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from reconciler.errors import AuthError
-from reconciler.registry.auth import RegistryAuth, parse_challenge, scope_for
-from reconciler.registry.credentials import Credentials, StaticCredentials
+from reconciler.errors import (
+    AuthError,
+    CredentialsError,
+    RegistryError,
+    TlsError,
+    TransportError,
+)
+from reconciler.registry.auth import RegistryAuth, scope_for
+from reconciler.registry.challenge import (
+    Challenge,
+    choose_challenge,
+    parse_challenge,
+    parse_challenges,
+)
+from reconciler.registry.credentials import (
+    IDENTITY_TOKEN_USER,
+    Credentials,
+    CredentialSource,
+    DockerCredentialStore,
+    StaticCredentials,
+)
+from reconciler.registry.retry import RetryPolicy
 
 
 class RotatingSource:
@@ -28,10 +52,21 @@ def basic(user: str, secret: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
-def client(handler: object, source: object, *, plain_http: bool = True) -> httpx.Client:
-    tokens = httpx.Client(transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
-    auth = RegistryAuth("r.test", source, token_client=tokens, allow_plain_http=plain_http)  # type: ignore[arg-type]
-    return httpx.Client(transport=httpx.MockTransport(handler), auth=auth)  # type: ignore[arg-type]
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def client(
+    handler: Handler,
+    source: CredentialSource,
+    *,
+    plain_http: bool = True,
+    retry: RetryPolicy | None = None,
+) -> httpx.Client:
+    tokens = httpx.Client(transport=httpx.MockTransport(handler))
+    auth = RegistryAuth(
+        "r.test", source, token_client=tokens, allow_plain_http=plain_http, retry=retry
+    )
+    return httpx.Client(transport=httpx.MockTransport(handler), auth=auth)
 
 
 @pytest.mark.parametrize(
@@ -58,6 +93,79 @@ def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> No
     assert (challenge.scheme, challenge.params) == (scheme, params)
 
 
+BEARER = 'Bearer realm="https://auth.test/token",service="reg",scope="repository:a/b:pull,push"'
+BEARER_PARAMS = {
+    "realm": "https://auth.test/token",
+    "service": "reg",
+    "scope": "repository:a/b:pull,push",
+}
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param([BEARER, 'Basic realm="harbor"'],
+                     [("bearer", BEARER_PARAMS), ("basic", {"realm": "harbor"})], id="two-headers"),
+        pytest.param(['Basic realm="harbor"', BEARER],
+                     [("basic", {"realm": "harbor"}), ("bearer", BEARER_PARAMS)],
+                     id="two-headers-basic-first"),
+        pytest.param([f'Basic realm="harbor", {BEARER}'],
+                     [("basic", {"realm": "harbor"}), ("bearer", BEARER_PARAMS)],
+                     id="folded-basic-first"),
+        pytest.param([f'{BEARER}, Basic realm="harbor"'],
+                     [("bearer", BEARER_PARAMS), ("basic", {"realm": "harbor"})],
+                     id="folded-bearer-first"),
+        pytest.param(['Bearer realm = "r" , scope="repository:a:pull,push" ,, Basic'],
+                     [("bearer", {"realm": "r", "scope": "repository:a:pull,push"}),
+                      ("basic", {})], id="spaces-empty-elements-bare-scheme"),
+        pytest.param(['Basic realm="say \\"hi\\", ok"'], [("basic", {"realm": 'say "hi", ok'})],
+                     id="quoted-pair-and-comma"),
+        pytest.param(["bearer realm=r,service=s"], [("bearer", {"realm": "r", "service": "s"})],
+                     id="token-values-lowercase-scheme"),
+        pytest.param(['realm="orphan", Basic realm="x"'], [("basic", {"realm": "x"})],
+                     id="parameter-before-any-scheme"),
+        pytest.param(['Bearer realm="first",realm="second"'], [("bearer", {"realm": "first"})],
+                     id="repeated-parameter"),
+        pytest.param(["Negotiate abc==", "Basic"], [("negotiate", {"abc": "="}), ("basic", {})],
+                     id="token68"),
+        pytest.param(["", "  "], [], id="empty"),
+    ],
+)  # fmt: skip
+def test_parse_challenges_keeps_each_challenge_and_its_own_parameters(
+    headers: list[str], expected: list[tuple[str, dict[str, str]]]
+) -> None:
+    assert [(c.scheme, c.params) for c in parse_challenges(headers)] == expected
+
+
+def test_a_realm_of_one_challenge_never_leaks_into_another() -> None:
+    """Joined as one value (what `headers.get` gives), the old parser read Basic's realm as the
+    Bearer realm; parsed per challenge, Bearer keeps its own."""
+    joined = f'{BEARER}, Basic realm="harbor"'
+    chosen = choose_challenge(parse_challenges([joined]))
+    assert chosen == Challenge("bearer", BEARER_PARAMS)
+
+
+BASIC = Challenge("basic", {"realm": "r"})
+BEARER_C = Challenge("bearer", {"realm": "https://auth.test/token"})
+
+
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        ([BASIC, BEARER_C], BEARER_C),
+        ([BEARER_C, BASIC], BEARER_C),
+        ([BASIC], BASIC),
+        ([Challenge("bearer", {"service": "s"}), BASIC], BASIC),  # no realm: cannot be answered
+        ([Challenge("negotiate", {})], None),
+        ([], None),
+    ],
+)
+def test_choose_challenge_prefers_bearer_over_basic(
+    offered: list[Challenge], chosen: Challenge | None
+) -> None:
+    assert choose_challenge(offered) == chosen
+
+
 @pytest.mark.parametrize(
     ("method", "path", "scope"),
     [
@@ -65,10 +173,196 @@ def test_parse_challenge(header: str, scheme: str, params: dict[str, str]) -> No
         ("HEAD", "/v2/x/blobs/sha256:1", "repository:x:pull"),
         ("PUT", "/v2/x/manifests/1", "repository:x:pull,push"),
         ("GET", "/v2/", None),
+        ("GET", "/v2/_catalog", None),
+        # Names whose components are `tags`, `blobs` or `manifests`: the last segment decides.
+        ("GET", "/v2/org/tags/app/tags/list", "repository:org/tags/app:pull"),
+        ("HEAD", "/v2/org/tags/app/manifests/latest", "repository:org/tags/app:pull"),
+        ("GET", "/v2/team/blobs/x/blobs/sha256:1", "repository:team/blobs/x:pull"),
+        ("POST", "/v2/team/blobs/x/blobs/uploads/", "repository:team/blobs/x:pull,push"),
+        ("PATCH", "/v2/team/blobs/x/blobs/uploads/5e1d-77", "repository:team/blobs/x:pull,push"),
+        ("PUT", "/v2/a/manifests/b/manifests/10", "repository:a/manifests/b:pull,push"),
+        ("GET", "/v2/a/manifests/b/tags/list", "repository:a/manifests/b:pull"),
+        ("GET", "/v2/a/blobs/uploads/blobs/sha256:1", "repository:a/blobs/uploads:pull"),
+        ("GET", "/v2/a/manifests/tags", "repository:a:pull"),  # a tag named `tags`
+        ("GET", "/v2/x/referrers/sha256:1", "repository:x:pull"),
+        ("GET", "/v2/x/tags/other", None),  # not an API path
     ],
 )
 def test_scope_for(method: str, path: str, scope: str | None) -> None:
     assert scope_for(httpx.Request(method, "http://r.test" + path)) == scope
+
+
+def challenging(token_answers: list[httpx.Response], seen: list[httpx.Request]) -> Handler:
+    """A registry whose 401s offer `www-authenticate` Bearer and Basic as separate headers, and
+    a token service answering `token_answers` in turn (the last one from then on)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "auth.test":
+            return token_answers.pop(0) if len(token_answers) > 1 else token_answers[0]
+        if request.headers.get("authorization") == "Bearer T":
+            return httpx.Response(200)
+        challenges = [
+            ("www-authenticate", 'Basic realm="harbor"'),
+            ("www-authenticate", f'Bearer realm="http://auth.test/token",service="reg",'
+                                 f'scope="{scope_for(request)}"'),
+        ]  # fmt: skip
+        return httpx.Response(401, headers=challenges)
+
+    return handler
+
+
+def token_answer(status: int = 200, **headers: str) -> httpx.Response:
+    body = {"token": "T", "expires_in": 300} if status == 200 else {"errors": []}
+    return httpx.Response(status, json=body, headers=headers)
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+def test_the_bearer_challenge_is_answered_when_basic_is_offered_first() -> None:
+    seen: list[httpx.Request] = []
+    source = StaticCredentials(Credentials("u", "pw"))
+    with client(challenging([token_answer()], seen), source) as c:
+        assert c.get("http://r.test/v2/org/tags/app/tags/list").status_code == 200
+    token_request = seen[1]
+    assert token_request.url.host == "auth.test"
+    assert token_request.url.params["scope"] == "repository:org/tags/app:pull"
+    assert token_request.headers["authorization"] == basic("u", "pw")  # only to the realm
+    assert seen[2].headers["authorization"] == "Bearer T"
+
+
+def test_the_token_service_is_retried_on_503_and_429_honouring_retry_after() -> None:
+    seen: list[httpx.Request] = []
+    sleeps = Sleeps()
+    answers = [token_answer(503), token_answer(429, **{"Retry-After": "2"}), token_answer()]
+    retry = RetryPolicy(sleep=sleeps)
+    with client(challenging(answers, seen), StaticCredentials(None), retry=retry) as c:
+        assert c.get("http://r.test/v2/x/manifests/1").status_code == 200
+    assert [r.url.host for r in seen] == ["r.test", *["auth.test"] * 3, "r.test"]
+    assert len(sleeps.seconds) == 2 and sleeps.seconds[1] == 2.0
+
+
+def test_a_token_service_that_stays_unavailable_is_one_error_naming_it() -> None:
+    seen: list[httpx.Request] = []
+    retry = RetryPolicy(sleep=Sleeps(), attempts=3)
+    handler = challenging([token_answer(503)], seen)
+    with (
+        client(handler, StaticCredentials(None), retry=retry) as c,
+        pytest.raises(RegistryError) as caught,
+    ):
+        c.get("http://r.test/v2/x/manifests/1")
+    assert str(caught.value) == "r.test: token service auth.test unavailable: HTTP 503"
+    assert caught.value.status is None  # nothing above retries it again
+    assert [r.url.host for r in seen] == ["r.test", *["auth.test"] * 3]
+
+
+def test_connection_errors_to_the_token_service_are_retried_then_final() -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            attempts.append(request.method)
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(
+            401, headers={"www-authenticate": 'Bearer realm="http://auth.test/t"'}
+        )
+
+    retry = RetryPolicy(sleep=Sleeps(), attempts=3)
+    with (
+        client(handler, StaticCredentials(None), retry=retry) as c,
+        pytest.raises(TransportError) as caught,
+    ):
+        c.get("http://r.test/v2/x/manifests/1")
+    assert attempts == ["GET"] * 3
+    assert str(caught.value) == "r.test: token service auth.test: [Errno 111] Connection refused"
+    assert caught.value.transient is False  # the registry request around it is not retried
+
+
+def test_a_refused_token_service_certificate_is_not_retried() -> None:
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            attempts.append(request.method)
+            try:
+                raise ssl.SSLCertVerificationError("certificate verify failed")
+            except ssl.SSLError as exc:
+                raise httpx.ConnectError(str(exc), request=request) from exc
+        return httpx.Response(
+            401, headers={"www-authenticate": 'Bearer realm="https://auth.test/t"'}
+        )
+
+    retry = RetryPolicy(sleep=Sleeps(), attempts=3)
+    with (
+        client(handler, StaticCredentials(None), retry=retry) as c,
+        pytest.raises(TlsError) as caught,
+    ):
+        c.get("http://r.test/v2/x/manifests/1")
+    assert attempts == ["GET"]
+    assert str(caught.value) == "r.test: token service auth.test: TLS certificate not accepted"
+
+
+def test_a_realm_that_is_no_url_is_a_protocol_error_without_retries() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, headers={"www-authenticate": 'Bearer realm="harbor"'})
+
+    with client(handler, StaticCredentials(None)) as c, pytest.raises(RegistryError) as caught:
+        c.get("http://r.test/v2/x/manifests/1")
+    assert str(caught.value) == "r.test: the Bearer challenge names no usable token realm"
+
+
+def test_an_identity_token_is_a_refresh_token_grant() -> None:
+    seen: list[httpx.Request] = []
+    source = StaticCredentials(Credentials(IDENTITY_TOKEN_USER, "refresh-me"))
+    with client(challenging([token_answer()], seen), source) as c:
+        assert c.put("http://r.test/v2/x/manifests/1").status_code == 200
+    token_request = seen[1]
+    assert token_request.method == "POST"
+    assert "authorization" not in token_request.headers
+    assert token_request.headers["content-type"] == "application/x-www-form-urlencoded"
+    form = {k: v for k, [v] in parse_qs(token_request.content.decode()).items()}
+    assert form == {
+        "grant_type": "refresh_token",
+        "refresh_token": "refresh-me",
+        "client_id": "reconciler",
+        "service": "reg",
+        "scope": "repository:x:pull,push",
+    }
+
+
+def test_a_refused_refresh_token_is_an_auth_error_without_the_token() -> None:
+    seen: list[httpx.Request] = []
+    refused = httpx.Response(400, json={"error": "invalid_grant"})
+    source = StaticCredentials(Credentials(IDENTITY_TOKEN_USER, "stale-refresh-token"))
+    with client(challenging([refused], seen), source) as c, pytest.raises(AuthError) as caught:
+        c.get("http://r.test/v2/x/manifests/1")
+    assert str(caught.value) == (
+        "r.test: token service refused the configured identity token (HTTP 400)"
+    )
+
+
+def test_a_pull_token_is_found_for_a_repository_named_pull() -> None:
+    token_requests: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            token_requests.append(request.url.params["scope"])
+            return httpx.Response(200, json={"token": "T", "expires_in": 300})
+        if request.headers.get("authorization") == "Bearer T":
+            return httpx.Response(200)
+        challenge = f'Bearer realm="http://r.test/token",scope="{scope_for(request)}"'
+        return httpx.Response(401, headers={"www-authenticate": challenge})
+
+    with client(handler, StaticCredentials(None)) as c:
+        assert c.put("http://r.test/v2/pull/manifests/1").status_code == 200
+        assert c.get("http://r.test/v2/pull/manifests/1").status_code == 200
+    assert token_requests == ["repository:pull:pull,push"]  # the push token serves the pull
 
 
 def test_refused_basic_credentials_are_refreshed_once() -> None:
@@ -135,3 +429,64 @@ def test_basic_credentials_are_never_sent_over_plain_http_unless_insecure() -> N
 def test_credentials_repr_hides_the_secret() -> None:
     assert "hunter2" not in repr(Credentials("u", "hunter2"))
     assert "hunter2" not in repr(StaticCredentials(Credentials("u", "hunter2")))
+
+
+# -- docker's config.json shapes -----------------------------------------------------------------
+
+
+def store_with(tmp_path: Path, entry: object, host: str = "reg.test:5000") -> DockerCredentialStore:
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {host: entry}}))
+    return DockerCredentialStore(tmp_path)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        pytest.param({"auth": b64("alice:pw:with:colons")}, Credentials("alice", "pw:with:colons"),
+                     id="auth"),
+        pytest.param({"username": "alice", "password": "pw"}, Credentials("alice", "pw"),
+                     id="username-password"),
+        pytest.param({"username": "robot$ci", "password": ""}, Credentials("robot$ci", ""),
+                     id="empty-password"),
+        pytest.param({"auth": b64("alice:from-auth"), "username": "bob", "password": "x"},
+                     Credentials("alice", "from-auth"), id="auth-wins-as-in-docker"),
+        pytest.param({"auth": "", "username": "bob", "password": "x"}, Credentials("bob", "x"),
+                     id="empty-auth-then-fields"),
+        pytest.param({"auth": b64("alice:"), "identitytoken": "refresh-me"},
+                     Credentials(IDENTITY_TOKEN_USER, "refresh-me"), id="identitytoken"),
+        pytest.param({"identitytoken": "refresh-me"},
+                     Credentials(IDENTITY_TOKEN_USER, "refresh-me"), id="identitytoken-alone"),
+        pytest.param({}, None, id="empty-entry"),
+        pytest.param({"email": "a@example.test"}, None, id="no-credential-fields"),
+    ],
+)  # fmt: skip
+def test_docker_config_entry_shapes(
+    tmp_path: Path, entry: dict[str, str], expected: Credentials | None
+) -> None:
+    assert store_with(tmp_path, entry).lookup("reg.test:5000") == expected
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"username": "alice"}, "the entry for reg.test:5000 has no usable `password`"),
+        ({"password": "Secret-Pw-1"}, "the entry for reg.test:5000 has no usable `username`"),
+        ({"username": "alice", "password": 12},
+         "the entry for reg.test:5000 has no usable `password`"),
+        ({"auth": "bm8tY29sb24="}, "the `auth` entry for reg.test:5000 is not base64 user:pass"),
+        ({"auth": 42}, "the `auth` entry for reg.test:5000 is not base64 user:pass"),
+        ({"identitytoken": ["x"]}, "the entry for reg.test:5000 has no usable `identitytoken`"),
+        ("alice:Secret-Pw-1", "the `auths` entry for reg.test:5000 is not an object"),
+    ],
+)  # fmt: skip
+def test_malformed_docker_config_entries_name_the_field_never_the_value(
+    tmp_path: Path, entry: object, message: str
+) -> None:
+    with pytest.raises(CredentialsError) as caught:
+        store_with(tmp_path, entry).lookup("reg.test:5000")
+    assert str(caught.value) == f"docker config: {message}"
+    assert "Secret-Pw-1" not in str(caught.value)

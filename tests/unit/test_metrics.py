@@ -90,3 +90,17 @@ def test_an_unwritable_place_is_an_error_naming_the_path(tmp_path: Path) -> None
     path = tmp_path / "missing-dir" / "reconcile.prom"
     with pytest.raises(ReconcileError, match=r"cannot write metrics file .*missing-dir"):
         write_metrics(path, "x 1\n")
+
+
+def test_the_lowest_remaining_pulls_per_registry() -> None:
+    run = RunMetrics(1.0, 0.5, None, ratelimit_remaining={"docker.io": 38, "r.example": 0})
+    metrics = parsed(render_metrics(run))
+    assert metrics["reconcile_registry_ratelimit_remaining"] == {
+        (("registry", "docker.io"),): 38,
+        (("registry", "r.example"),): 0,
+    }
+
+
+def test_no_registry_announced_a_limit() -> None:
+    text = render_metrics(RunMetrics(1.0, 0.5, None))
+    assert "reconcile_registry_ratelimit_remaining" not in text

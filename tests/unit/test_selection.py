@@ -134,8 +134,10 @@ def test_the_shard_of_a_repository_is_stable() -> None:
     }
 
 
-def test_the_hash_uses_the_normalised_repository() -> None:
-    short, full = targets_of({"alpine-mirror": ["3"], "docker.io/library/alpine-mirror": ["3"]})
+@pytest.mark.parametrize("spelling", ["alpine-mirror", "docker.io/alpine-mirror"])
+def test_the_hash_uses_the_normalised_repository(spelling: str) -> None:
+    [short] = targets_of({spelling: ["3"]})
+    [full] = targets_of({"docker.io/library/alpine-mirror": ["3"]})
     assert shard_of(short, 97) == shard_of(full, 97)
 
 

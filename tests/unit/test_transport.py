@@ -1,25 +1,38 @@
-"""The lean http.client transport: keep-alive, bodies, errors as httpx raises them, proxies.
+"""The urllib3 transport: keep-alive, bodies, early answers, errors as httpx raises them,
+proxies.
 
 A scripted HTTP/1.1 server on loopback answers each request with raw bytes, so every case
-(early close, truncated body, chunked answer, silence) is exactly what a broken registry or
-a keep-alive race looks like on the wire.
+(early close, truncated body, chunked answer, silence, an answer before the upload was read)
+is exactly what a broken registry or a keep-alive race looks like on the wire.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import socket
+import ssl
+import struct
+import termios
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import httpx
 import pytest
+from httpx._utils import get_environment_proxies
 
-from reconciler.registry.http import ClientSettings, _registry_transport, _tls_context
-from reconciler.registry.transport import LeanTransport, proxy_for
+from reconciler.errors import RegistryError, TlsError
+from reconciler.registry.credentials import StaticCredentials
+from reconciler.registry.http import CERTS_D_ENV, ClientSettings, RegistryClient, _tls_context
+from reconciler.registry.retry import RetryPolicy
+from reconciler.registry.transport import NotTlsError, RegistryTransport, proxy_for
+from tests.support.registry import TlsFiles, ca_context, make_tls_files
 
 
 @dataclass
@@ -52,37 +65,71 @@ def ok(body: bytes = b"hello", *extra: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def _read_request(stream: BinaryIO) -> Seen | None:
+def _read_head(stream: BinaryIO) -> Seen | None:
     line = stream.readline()
     if not line:
         return None
-    method, path, _ = line.decode().split(" ", 2)
+    method, path, _ = line.decode("latin-1").split(" ", 2)
     headers: dict[str, str] = {}
-    while (header := stream.readline().decode().rstrip("\r\n")) != "":
+    while (header := stream.readline().decode("latin-1").rstrip("\r\n")) != "":
         name, _, value = header.partition(":")
         headers[name.strip().lower()] = value.strip()
-    body = b""
-    if "content-length" in headers:
-        body = stream.read(int(headers["content-length"]))
-    elif headers.get("transfer-encoding") == "chunked":
+    return Seen(method, path, headers, b"")
+
+
+def _read_request(stream: BinaryIO) -> Seen | None:
+    seen = _read_head(stream)
+    if seen is None:
+        return None
+    if "content-length" in seen.headers:
+        seen.body = stream.read(int(seen.headers["content-length"]))
+    elif seen.headers.get("transfer-encoding") == "chunked":
         while (size := int(stream.readline().strip(), 16)) != 0:
-            body += stream.read(size)
+            seen.body += stream.read(size)
             stream.readline()
         stream.readline()
-    return Seen(method, path, headers, body)
+    return seen
+
+
+@contextmanager
+def serving(
+    handle: Callable[[socket.socket, BinaryIO], None], tls: TlsFiles | None = None
+) -> Iterator[ScriptedServer]:
+    """A loopback server calling `handle` on every connection, each in its own thread; over
+    TLS with `tls`'s certificate for 127.0.0.1."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = ScriptedServer(listener.getsockname()[1])
+    context = None
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(tls.cert_path, tls.key_path)
+
+    def serve(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            if context is not None:
+                conn = context.wrap_socket(conn, server_side=True)
+            with conn, conn.makefile("rb") as reader:
+                handle(conn, reader)
+        server.closed.release()  # the server's side of this connection is closed now
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            server.connections += 1
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield server
+    finally:
+        listener.close()
 
 
 @contextmanager
 def scripted_server(script: Script) -> Iterator[ScriptedServer]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = ScriptedServer(listener.getsockname()[1])
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        with contextlib.suppress(OSError), conn, conn.makefile("rb") as reader:
-            answer_all(conn, reader)
-        server.closed.release()  # the server's side of this connection is closed now
-
     def answer_all(conn: socket.socket, reader: BinaryIO) -> None:
         number = 0
         while (seen := _read_request(reader)) is not None:
@@ -96,26 +143,14 @@ def scripted_server(script: Script) -> Iterator[ScriptedServer]:
             if close:
                 return
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            server.connections += 1
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
+    with serving(answer_all) as server:
         yield server
-    finally:
-        stop.set()
-        listener.close()
 
 
 def send(
-    transport: LeanTransport, method: str, url: str, *, timeout: float = 5.0, **kwargs: object
-) -> httpx.Response:
+    transport: httpx.BaseTransport, method: str, url: str, *, timeout: float = 5.0,
+    **kwargs: object,
+) -> httpx.Response:  # fmt: skip
     request = httpx.Request(method, url, extensions={"timeout": httpx.Timeout(timeout).as_dict()},
                             **kwargs)  # type: ignore[arg-type]  # fmt: skip
     response = transport.handle_request(request)
@@ -128,11 +163,19 @@ def always(answer: bytes, close: bool = False) -> Script:
     return lambda seen, number: (answer, close)
 
 
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loopback servers are reached directly whatever the machine's proxy settings are."""
+    for name in PROXY_ENV:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
 # -- connections ----------------------------------------------------------------------------
 
 
 def test_answers_read_to_the_end_leave_the_connection_open_for_the_next_request() -> None:
-    with scripted_server(always(ok())) as server, LeanTransport() as transport:
+    with scripted_server(always(ok())) as server, RegistryTransport() as transport:
         for _ in range(3):
             assert send(transport, "GET", server.url + "/v2/").content == b"hello"
         assert server.connections == 1 and len(server.requests) == 3
@@ -144,11 +187,20 @@ def test_head_answers_carry_no_body_and_keep_the_connection() -> None:
             return b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", False
         return ok(b"after head"), False
 
-    with scripted_server(script) as server, LeanTransport() as transport:
+    with scripted_server(script) as server, RegistryTransport() as transport:
         head = send(transport, "HEAD", server.url + "/m")
         assert head.status_code == 200 and head.headers["content-length"] == "1234"
         assert send(transport, "GET", server.url + "/m").content == b"after head"
         assert server.connections == 1
+
+
+def test_a_head_answer_closed_unread_still_gives_its_connection_back() -> None:
+    with scripted_server(always(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n")) as server:
+        with RegistryTransport() as transport:
+            for _ in range(3):
+                request = httpx.Request("HEAD", server.url + "/m")
+                transport.handle_request(request).close()  # nobody iterates a HEAD body
+        assert server.connections == 1 and len(server.requests) == 3
 
 
 @pytest.mark.parametrize(
@@ -162,14 +214,14 @@ def test_a_connection_the_server_closes_is_not_reused(first: bytes, reason: str)
     def script(seen: Seen, number: int) -> tuple[bytes, bool]:
         return (first, True) if len(server.requests) == 1 else (ok(), False)
 
-    with scripted_server(script) as server, LeanTransport() as transport:
+    with scripted_server(script) as server, RegistryTransport() as transport:
         send(transport, "GET", server.url + "/a")
         assert send(transport, "GET", server.url + "/b").content == b"hello", reason
         assert server.connections == 2
 
 
 def test_an_answer_closed_before_its_body_was_read_does_not_give_its_connection_back() -> None:
-    with scripted_server(always(ok(b"x" * 100_000))) as server, LeanTransport() as transport:
+    with scripted_server(always(ok(b"x" * 100_000))) as server, RegistryTransport() as transport:
         request = httpx.Request("GET", server.url + "/big")
         transport.handle_request(request).close()
         assert send(transport, "GET", server.url + "/big").content == b"x" * 100_000
@@ -178,7 +230,7 @@ def test_an_answer_closed_before_its_body_was_read_does_not_give_its_connection_
 
 def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> None:
     # The server closes after every answer but says nothing: the classic keep-alive race.
-    with scripted_server(always(ok(), close=True)) as server, LeanTransport() as transport:
+    with scripted_server(always(ok(), close=True)) as server, RegistryTransport() as transport:
         send(transport, "GET", server.url + "/a")
         assert server.closed.acquire(timeout=5)  # else the race is real: the retry layer's job
         assert send(transport, "GET", server.url + "/b").content == b"hello"
@@ -187,7 +239,7 @@ def test_an_idle_connection_the_server_closed_is_replaced_without_an_error() -> 
 
 
 def test_idle_connections_are_bounded_per_origin() -> None:
-    def four_at_once(transport: LeanTransport) -> None:
+    def four_at_once(transport: RegistryTransport) -> None:
         responses = [
             transport.handle_request(httpx.Request("GET", server.url + f"/{n}")) for n in range(4)
         ]
@@ -195,7 +247,7 @@ def test_idle_connections_are_bounded_per_origin() -> None:
             response.read()
             response.close()
 
-    with scripted_server(always(ok())) as server, LeanTransport(max_idle=2) as transport:
+    with scripted_server(always(ok())) as server, RegistryTransport(max_connections=2) as transport:
         four_at_once(transport)
         assert server.connections == 4
         four_at_once(transport)
@@ -210,7 +262,7 @@ def test_a_chunked_answer_is_read_whole() -> None:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     )
-    with scripted_server(always(chunked)) as server, LeanTransport() as transport:
+    with scripted_server(always(chunked)) as server, RegistryTransport() as transport:
         assert send(transport, "GET", server.url + "/c").content == b"hello world"
         assert send(transport, "GET", server.url + "/c").content == b"hello world"
         assert server.connections == 1
@@ -224,7 +276,7 @@ def test_a_chunked_answer_is_read_whole() -> None:
     ],
 )
 def test_request_bodies_arrive_whole(content: bytes | Iterator[bytes], framing: str) -> None:
-    with scripted_server(always(ok(b"stored"))) as server, LeanTransport() as transport:
+    with scripted_server(always(ok(b"stored"))) as server, RegistryTransport() as transport:
         answer = send(transport, "PUT", server.url + "/m", content=content)
         assert answer.content == b"stored"
         [seen] = server.requests
@@ -233,13 +285,146 @@ def test_request_bodies_arrive_whole(content: bytes | Iterator[bytes], framing: 
 
 
 def test_headers_are_sent_as_httpx_built_them_with_one_host() -> None:
-    with scripted_server(always(ok())) as server, LeanTransport() as transport:
-        send(transport, "GET", server.url + "/h?n=1", headers={"Accept": "a/b", "X-Test": "1"})
+    with scripted_server(always(ok())) as server, RegistryTransport() as transport:
+        headers = {"Accept": "a/b", "X-Test": "1", "User-Agent": "reconciler/test"}
+        send(transport, "GET", server.url + "/h?n=1", headers=headers)
         [seen] = server.requests
         assert seen.path == "/h?n=1"
         assert seen.headers["host"] == f"127.0.0.1:{server.port}"
         assert seen.headers["accept"] == "a/b" and seen.headers["x-test"] == "1"
-        assert "accept-encoding" not in seen.headers
+        assert seen.headers["user-agent"] == "reconciler/test"
+        # http.client's only addition: no compressed answers, whose digests would not match.
+        assert seen.headers.get("accept-encoding", "identity") == "identity"
+
+
+# -- an answer before the upload was read ---------------------------------------------------
+
+BLOB_BYTES = 8 << 20  # several MiB: far more than the socket buffers hold
+SIZE_INVALID = b'{"errors":[{"code":"SIZE_INVALID","message":"blob too large"}]}'
+UNAUTHORIZED = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+BAD_DIGEST = b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match"}]}'
+
+
+def answer(status: str, body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+    return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+@dataclass
+class EarlyAnswers:
+    """Answers every request right after its headers, without reading the body; then closes
+    the connection (a reset, since the body was not read: as soon as the answer has left the
+    send queue, or the reset would discard it) or keeps it open without reading anything."""
+
+    raw: bytes
+    then: str  # "close" | "stall"
+    stop: threading.Event = field(default_factory=threading.Event)
+    seen: list[Seen] = field(default_factory=list)
+
+    def __call__(self, conn: socket.socket, reader: BinaryIO) -> None:
+        seen = _read_head(reader)
+        if seen is None:
+            return
+        self.seen.append(seen)
+        conn.sendall(self.raw)
+        if self.then == "stall":
+            self.stop.wait(10)
+        else:
+            _wait_until_sent(conn)
+
+
+def _wait_until_sent(conn: socket.socket, timeout: float = 5.0) -> None:
+    """Until the peer acknowledged everything sent (Linux: nothing left in the send queue)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if struct.unpack("i", fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0] == 0:
+            return
+        time.sleep(0.001)
+
+
+def blob_chunks(size: int = BLOB_BYTES, chunk: int = 64 << 10) -> Iterator[bytes]:
+    """A blob streamed the way copies stream them: an iterator of chunks, length known."""
+    for offset in range(0, size, chunk):
+        yield b"\0" * min(chunk, size - offset)
+
+
+@pytest.mark.parametrize("then", ["close", "stall"])
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [("413 Payload Too Large", SIZE_INVALID), ("401 Unauthorized", UNAUTHORIZED),
+     ("400 Bad Request", BAD_DIGEST)],
+)  # fmt: skip
+def test_an_answer_sent_before_the_body_was_read_is_the_answer(
+    status: str, body: bytes, then: str
+) -> None:
+    early = EarlyAnswers(answer(status, body), then)
+    headers = {"Content-Length": str(BLOB_BYTES)}
+    with serving(early) as server, RegistryTransport() as transport:
+        try:
+            response = send(transport, "PUT", server.url + "/up", content=blob_chunks(),
+                            headers=headers, timeout=5)  # fmt: skip
+        finally:
+            early.stop.set()
+    assert (response.status_code, response.content) == (int(status[:3]), body)
+    assert [s.method for s in early.seen] == ["PUT"]
+
+
+@pytest.mark.parametrize("then", ["close", "stall"])
+def test_an_early_answer_over_tls_is_the_answer_too(then: str, tmp_path: Path) -> None:
+    """TLS sockets are not polled while sending (a TLS 1.3 session ticket makes them readable):
+    the answer is found when the write fails, at once after a close, or when it times out."""
+    files = make_tls_files(tmp_path / "tls")
+    early = EarlyAnswers(answer("413 Payload Too Large", SIZE_INVALID), then)
+    headers = {"Content-Length": str(BLOB_BYTES)}
+    with serving(early, tls=files) as server, RegistryTransport(ca_context(files.ca_path)) as t:
+        url = f"https://127.0.0.1:{server.port}/up"
+        try:
+            response = send(t, "PUT", url, content=blob_chunks(), headers=headers, timeout=1)
+        finally:
+            early.stop.set()
+    assert (response.status_code, response.content) == (413, SIZE_INVALID)
+
+
+def test_a_connection_answered_before_its_body_was_sent_is_not_used_again() -> None:
+    early = EarlyAnswers(answer("413 Payload Too Large", SIZE_INVALID), "stall")
+
+    def handle(conn: socket.socket, reader: BinaryIO) -> None:
+        if not early.seen:
+            early(conn, reader)  # the first connection answers early and keeps still
+        else:
+            while (seen := _read_request(reader)) is not None:
+                early.seen.append(seen)
+                conn.sendall(ok())
+
+    headers = {"Content-Length": str(BLOB_BYTES)}
+    with serving(handle) as server, RegistryTransport() as transport:
+        try:
+            first = send(transport, "PUT", server.url + "/up", content=blob_chunks(),
+                         headers=headers)  # fmt: skip
+            second = send(transport, "GET", server.url + "/next")
+        finally:
+            early.stop.set()
+    assert (first.status_code, second.content) == (413, b"hello")
+    assert server.connections == 2  # the half-sent request's connection was dropped
+
+
+def test_an_upload_refused_early_is_reported_with_the_registry_error_and_once() -> None:
+    early = EarlyAnswers(answer("413 Payload Too Large", SIZE_INVALID), "close")
+    with serving(early) as server:
+        settings = ClientSettings(f"127.0.0.1:{server.port}", insecure=True, retry=RetryPolicy())
+        client = RegistryClient(settings, StaticCredentials(None))
+        digest = "sha256:" + hashlib.sha256(b"\0" * BLOB_BYTES).hexdigest()
+        location = f"{server.url}/v2/app/blobs/uploads/session-1"
+        try:
+            with pytest.raises(RegistryError) as caught:
+                client.finish_upload("app", location, digest, blob_chunks(), BLOB_BYTES)
+        finally:
+            client.close()
+    message = str(caught.value)
+    assert "HTTP 413: SIZE_INVALID blob too large" in message, message
+    assert "closed" not in message and "broken" not in message
+    assert caught.value.status == 413
+    assert len(early.seen) == 1  # a permanent refusal is not sent again
 
 
 # -- errors, as httpx raises them -----------------------------------------------------------
@@ -249,7 +434,7 @@ def test_a_body_cut_short_is_a_protocol_error_not_a_short_body() -> None:
     truncated = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly twenty bytes...."
     with (
         scripted_server(always(truncated, close=True)) as server,
-        LeanTransport() as transport,
+        RegistryTransport() as transport,
         pytest.raises(httpx.RemoteProtocolError),
     ):
         send(transport, "GET", server.url + "/t")
@@ -258,8 +443,8 @@ def test_a_body_cut_short_is_a_protocol_error_not_a_short_body() -> None:
 def test_a_server_closing_without_answering_is_a_protocol_error() -> None:
     with (
         scripted_server(lambda seen, number: None) as server,
-        LeanTransport() as transport,
-        pytest.raises(httpx.RemoteProtocolError),
+        RegistryTransport() as transport,
+        pytest.raises(httpx.RemoteProtocolError, match="server closed the connection"),
     ):
         send(transport, "GET", server.url + "/silent")
 
@@ -267,7 +452,7 @@ def test_a_server_closing_without_answering_is_a_protocol_error() -> None:
 def test_garbage_instead_of_a_status_line_is_a_protocol_error() -> None:
     with (
         scripted_server(always(b"SSH-2.0-OpenSSH\r\n\r\n")) as server,
-        LeanTransport() as transport,
+        RegistryTransport() as transport,
         pytest.raises(httpx.RemoteProtocolError),
     ):
         send(transport, "GET", server.url + "/x")
@@ -277,8 +462,9 @@ def test_nobody_listening_is_a_connect_error() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
-        with LeanTransport() as transport, pytest.raises(httpx.ConnectError):
+        with RegistryTransport() as transport, pytest.raises(httpx.ConnectError) as caught:
             send(transport, "GET", f"http://127.0.0.1:{port}/v2/")
+    assert "refused" in str(caught.value).lower()
 
 
 def test_a_server_that_never_answers_is_a_read_timeout() -> None:
@@ -288,7 +474,7 @@ def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         hold.wait(5)
         return ok(), True
 
-    with scripted_server(script) as server, LeanTransport() as transport:
+    with scripted_server(script) as server, RegistryTransport() as transport:
         try:
             with pytest.raises(httpx.ReadTimeout):
                 send(transport, "GET", server.url + "/slow", timeout=0.2)
@@ -296,43 +482,193 @@ def test_a_server_that_never_answers_is_a_read_timeout() -> None:
             hold.set()
 
 
+def test_a_server_that_stops_reading_without_answering_is_a_write_timeout() -> None:
+    hold = threading.Event()
+
+    def stall(conn: socket.socket, reader: BinaryIO) -> None:
+        _read_head(reader)
+        hold.wait(10)
+
+    headers = {"Content-Length": str(BLOB_BYTES)}
+    with serving(stall) as server, RegistryTransport() as transport:
+        try:
+            with pytest.raises(httpx.WriteTimeout):
+                send(transport, "PUT", server.url + "/up", content=blob_chunks(),
+                     headers=headers, timeout=0.3)  # fmt: skip
+        finally:
+            hold.set()
+
+
+def test_a_plain_http_answer_to_the_tls_handshake_says_so() -> None:
+    def plain(conn: socket.socket, reader: BinaryIO) -> None:
+        conn.recv(1024)  # the ClientHello, which a plain HTTP server reads as a bad request
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+
+    with serving(plain) as server, RegistryTransport() as transport:
+        with pytest.raises(NotTlsError, match="WRONG_VERSION_NUMBER"):
+            send(transport, "GET", f"https://127.0.0.1:{server.port}/v2/")
+        settings = ClientSettings(f"127.0.0.1:{server.port}", retry=RetryPolicy(attempts=4))
+        client = RegistryClient(settings, StaticCredentials(None))
+        try:
+            with pytest.raises(TlsError) as caught:
+                client.head_manifest("app", "1")
+        finally:
+            client.close()
+    assert "insecure: true" in str(caught.value) and "--insecure" in str(caught.value)
+    assert server.connections == 2  # one handshake each: not retried
+
+
 # -- proxies --------------------------------------------------------------------------------
 
-PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+PROXY_ENV = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUEST_METHOD")
+P = "http://proxy:3128"
+ONLY_HTTPS = {"HTTPS_PROXY": P}
+
+PROXY_CASES = [
+    ({}, "https://r.example", None),
+    (ONLY_HTTPS, "https://r.example", P),
+    (ONLY_HTTPS, "http://r.example", None),
+    ({"HTTP_PROXY": P}, "http://r.example:5000", P),
+    ({"ALL_PROXY": "http://all:1"}, "https://r.example", "http://all:1"),
+    ({"ALL_PROXY": "http://all:1", **ONLY_HTTPS}, "https://r.example", P),
+    ({"HTTPS_PROXY": "proxy:3128"}, "https://r.example", P),  # no scheme: http://
+    ({"https_proxy": "http://lower:1", **ONLY_HTTPS}, "https://r.example", "http://lower:1"),
+    ({"NO_PROXY": "r.example", **ONLY_HTTPS}, "https://r.example", None),
+    ({"NO_PROXY": "r.example", **ONLY_HTTPS}, "https://sub.r.example", None),
+    ({"NO_PROXY": "r.example", **ONLY_HTTPS}, "https://xr.example", P),
+    ({"NO_PROXY": "other, r.example", **ONLY_HTTPS}, "https://r.example", None),
+    ({"NO_PROXY": "other", **ONLY_HTTPS}, "https://r.example", P),
+    ({"NO_PROXY": ".r.example", **ONLY_HTTPS}, "https://sub.r.example", None),
+    ({"NO_PROXY": ".r.example", **ONLY_HTTPS}, "https://r.example", P),  # httpx: subdomains only
+    ({"NO_PROXY": "r.example:5000", **ONLY_HTTPS}, "https://r.example:5000", None),
+    ({"NO_PROXY": "r.example:5000", **ONLY_HTTPS}, "https://r.example:5001", P),
+    ({"NO_PROXY": "r.example:443", **ONLY_HTTPS}, "https://r.example", P),  # default port: none
+    ({"NO_PROXY": "*", **ONLY_HTTPS}, "https://r.example", None),
+    ({"NO_PROXY": "a, *", **ONLY_HTTPS}, "https://r.example", None),
+    ({"NO_PROXY": "127.0.0.1", "HTTP_PROXY": P}, "http://127.0.0.1:5000", None),
+    ({"NO_PROXY": "127.0.0.1", "HTTP_PROXY": P}, "http://127.0.0.2:5000", P),
+    ({"NO_PROXY": "::1", "HTTP_PROXY": P}, "http://[::1]:5000", None),
+    ({"NO_PROXY": "10.0.0.0/8", "HTTP_PROXY": P}, "http://10.1.2.3", P),  # httpx: no CIDR
+    ({"NO_PROXY": "localhost", "HTTP_PROXY": P}, "http://localhost:5000", None),
+    ({"NO_PROXY": "http://r.example", "ALL_PROXY": P}, "http://r.example", None),
+    ({"NO_PROXY": "http://r.example", "ALL_PROXY": P}, "https://r.example", P),
+    ({"HTTP_PROXY": P, "REQUEST_METHOD": "GET"}, "http://r.example", None),  # CGI: ignored
+    ({}, "http://127.0.0.1:5000", None),
+    ({"HTTP_PROXY": P}, "http://127.0.0.1:5000", P),  # loopback is not special
+]
 
 
-@pytest.mark.parametrize(
-    ("env", "url", "expected"),
-    [
-        ({}, "https://r.example", None),
-        ({"HTTPS_PROXY": "http://proxy:3128"}, "https://r.example", "http://proxy:3128"),
-        ({"HTTPS_PROXY": "http://proxy:3128"}, "http://r.example", None),
-        ({"HTTP_PROXY": "http://proxy:3128"}, "http://r.example:5000", "http://proxy:3128"),
-        ({"ALL_PROXY": "http://all:1"}, "https://r.example", "http://all:1"),
-        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "r.example"}, "https://r.example", None),
-        ({"HTTPS_PROXY": "http://p:1", "NO_PROXY": "other"}, "https://r.example", "http://p:1"),
-    ],
-)
-def test_proxy_for_follows_the_environment_like_httpx(
+def httpx_choice(url: str) -> str | None:
+    """The proxy httpx.Client(trust_env=True) sends `url` through, from its own mounts."""
+    proxies = get_environment_proxies()
+    with httpx.Client(trust_env=True) as client:
+        chosen = client._transport_for_url(httpx.URL(url))
+        if chosen is client._transport:
+            return None
+        [pattern] = [p.pattern for p, t in client._mounts.items() if t is chosen]
+        return proxies[pattern]
+
+
+@pytest.mark.parametrize(("env", "url", "expected"), PROXY_CASES)
+def test_proxy_for_decides_as_httpx_does(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], url: str, expected: str | None
 ) -> None:
-    for name in PROXY_ENV:
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert proxy_for(url) == expected
+    assert httpx_choice(url) == expected
 
 
-def test_a_registry_behind_a_proxy_gets_httpx_own_transport(
+def test_plain_http_goes_to_the_proxy_in_absolute_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    with scripted_server(always(ok(b"via proxy"))) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:pa%40ss@127.0.0.1:{proxy.port}")
+        with RegistryTransport() as transport:
+            answer = send(transport, "GET", "http://r.example:5000/v2/?n=1")
+    assert answer.content == b"via proxy"
+    [seen] = proxy.requests
+    assert seen.path == "http://r.example:5000/v2/?n=1"
+    assert seen.headers["host"] == "r.example:5000"
+    assert seen.headers["proxy-authorization"] == "Basic dXNlcjpwYUBzcw=="  # user:pa@ss
+
+
+def test_https_is_tunnelled_through_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    refuse = always(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", close=True)
+    with scripted_server(refuse) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        monkeypatch.setenv("NO_PROXY", "elsewhere")
+        with RegistryTransport() as transport, pytest.raises(httpx.ProxyError, match="403"):
+            send(transport, "GET", "https://r.example/v2/")
+    [seen] = proxy.requests
+    assert (seen.method, seen.path) == ("CONNECT", "r.example:443")
+
+
+def test_token_and_storage_requests_take_the_same_proxy_decision(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in PROXY_ENV:
+    with scripted_server(always(ok(b"stored elsewhere"))) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        client = RegistryClient(ClientSettings("r.example", insecure=True), StaticCredentials(None))
+        try:
+            content = client._tokens.get("http://storage.example/blob").content
+        finally:
+            client.close()
+    assert content == b"stored elsewhere"
+    assert [s.path for s in proxy.requests] == ["http://storage.example/blob"]
+
+
+# -- TLS trust ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trust_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No system store from the environment, an empty docker certs.d."""
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
         monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    settings = ClientSettings("r.example")
-    direct = _registry_transport(settings, _tls_context(settings))
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    proxied = _registry_transport(settings, _tls_context(settings))
-    assert isinstance(direct, LeanTransport)
-    assert isinstance(proxied, httpx.HTTPTransport) and not isinstance(proxied, LeanTransport)
+    monkeypatch.setenv(CERTS_D_ENV, str(tmp_path / "certs.d"))
+    return monkeypatch
+
+
+def test_the_system_store_is_trusted_and_certifi_is_not_added_to_it(
+    trust_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    files = make_tls_files(tmp_path / "tls")
+    trust_env.setenv("SSL_CERT_FILE", str(files.ca_path))
+    context = _tls_context(ClientSettings("r.example"))
+    assert context.cert_store_stats()["x509_ca"] == 1  # that CA, and no certifi bundle
+
+
+def test_certifi_stands_in_only_on_a_machine_without_any_system_store(
+    trust_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    trust_env.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    trust_env.setenv("SSL_CERT_DIR", str(tmp_path / "empty"))
+    context = _tls_context(ClientSettings("r.example"))
+    assert context.cert_store_stats()["x509_ca"] > 100  # the public roots certifi ships
+
+
+def test_certs_d_adds_the_crt_files_of_the_host_with_its_port(
+    trust_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cas = [make_tls_files(tmp_path / f"ca{n}", f"CA {n}").ca_path for n in range(4)]
+    trust_env.setenv("SSL_CERT_FILE", str(cas[0]))
+    certs_d = tmp_path / "certs.d"
+    for host, ca, name in [("r.example:5000", cas[1], "a.crt"), ("r.example:5000", cas[2],
+                           "b.crt"), ("r.example:5000", cas[3], "ignored.pem"),
+                           ("r.example", cas[3], "other-port.crt")]:  # fmt: skip
+        (certs_d / host).mkdir(parents=True, exist_ok=True)
+        (certs_d / host / name).write_bytes(ca.read_bytes())
+    context = _tls_context(ClientSettings("r.example:5000"))
+    assert context.cert_store_stats()["x509_ca"] == 3  # system, a.crt, b.crt
+    with_ca_file = _tls_context(ClientSettings("r.example:5000", ca_file=str(cas[3])))
+    assert with_ca_file.cert_store_stats()["x509_ca"] == 4  # ca_file adds, replaces nothing
+
+
+def test_an_unreadable_certs_d_file_is_a_clear_error(
+    trust_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = tmp_path / "certs.d" / "r.example" / "broken.crt"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("not a certificate")
+    with pytest.raises(RegistryError, match=f"r.example: cannot use certificate {bad}"):
+        _tls_context(ClientSettings("r.example"))

@@ -35,8 +35,8 @@ class Behaviour:
 
 @dataclass
 class Zoo:
-    """A running profile: point the client at `proxy.host`; `hosts` names the other loopback
-    servers the profile started (token realm, storage), for tests to inspect."""
+    """A running profile: point the client at `proxy.host`. Other loopback servers a profile
+    starts (a token realm, a storage host) are attributes of that profile's own type."""
 
     name: str
     proxy: Proxy
