@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import httpx
 
-__all__ = ["Answer"]
+from ..errors import ProtocolError
+
+__all__ = ["Answer", "read_at_most"]
 
 
 @dataclass(frozen=True)
@@ -23,3 +25,15 @@ class Answer:
     def media_type(self) -> str:
         value: str = self.headers.get("content-type", "")
         return value.split(";", 1)[0].strip()
+
+
+def read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
+    """Read a streamed body, refusing more than `cap` bytes (hostile or broken servers)."""
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise ProtocolError(host, f"{what}: answer larger than {cap} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

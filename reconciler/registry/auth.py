@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import httpx
 
 from ..errors import AuthError, ProtocolError, RegistryError, TlsError, TransportError
-from .answer import Answer
+from .answer import Answer, read_at_most
 from .challenge import Challenge, choose_challenge, parse_challenges
 from .credentials import Credentials, CredentialSource
 from .retry import RETRYABLE_STATUS, RetryPolicy
@@ -240,7 +240,7 @@ class RegistryAuth(httpx.Auth):
         try:
             response = self._token_client.send(request, stream=True)
             try:
-                body = _read_capped(response, _MAX_TOKEN_BODY, self._registry, what)
+                body = read_at_most(response, _MAX_TOKEN_BODY, self._registry, what)
             finally:
                 response.close()
         except httpx.HTTPError as exc:
@@ -301,17 +301,6 @@ def _scheme_host_port(url: httpx.URL) -> tuple[str, str, int]:
 def _basic_header(credentials: Credentials) -> str:
     pair = f"{credentials.username}:{credentials.secret}".encode()
     return "Basic " + base64.b64encode(pair).decode()
-
-
-def _read_capped(response: httpx.Response, cap: int, registry: str, what: str) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > cap:
-            raise ProtocolError(registry, f"{what}: answer larger than {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _certificate_refused(exc: BaseException) -> bool:

@@ -40,7 +40,7 @@ from ..types import (
     is_digest,
     media_type_of,
 )
-from .answer import Answer
+from .answer import Answer, read_at_most
 from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
@@ -621,7 +621,7 @@ class RegistryClient:
         with self._translated(f"{method} {path}"):
             response = send()
             try:
-                body = _read_at_most(response, cap, self.host, path)
+                body = read_at_most(response, cap, self.host, path)
             finally:
                 response.close()
         log.debug("%s %s -> %d", method, path, response.status_code)
@@ -741,18 +741,6 @@ def _trust(context: ssl.SSLContext, host: str, path: str, what: str) -> None:
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "strerror", None) or exc.__class__.__name__
         raise RegistryError(host, f"cannot use {what} {path}: {reason}") from None
-
-
-def _read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
-    """Read a streamed body, refusing more than `cap` bytes (hostile or broken registries)."""
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > cap:
-            raise ProtocolError(host, f"{what}: answer larger than {cap} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _first_bytes(response: httpx.Response, cap: int) -> bytes:
