@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_benchmark_runs_end_to_end_within_the_request_budgets(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     argv = [sys.executable, "bench/run.py", "--repos", "2", "--aliases", "3", "--latency", "0",
-            "--skip-docker", "--floor", "http.client,httpx-lean", "--json", str(out),
+            "--skip-docker", "--floor", "http.client,urllib3,httpx-lean", "--json", str(out),
             "--markdown", str(tmp_path / "bench.md")]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -30,6 +30,19 @@ def test_the_benchmark_runs_end_to_end_within_the_request_budgets(tmp_path: Path
     assert runs["drift"]["summary"]["update"] == result["drifted_aliases"] > 0
     assert [(f["client"], f["errors"]) for f in result["floors"]] == [
         ("http.client", 0),
+        ("urllib3", 0),
         ("httpx-lean", 0),
     ]
     assert "| (b) steady state, warm cache |" in (tmp_path / "bench.md").read_text()
+
+
+def test_the_paired_comparison_of_two_trees_runs(tmp_path: Path) -> None:
+    out = tmp_path / "pairs.json"
+    argv = [sys.executable, "bench/pairs.py", str(ROOT), str(ROOT), "--pairs", "2", "--scale",
+            "6", "--repos", "2", "--latency", "0", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert [(r["pair"], r["tree"]) for r in result["runs"]] == [(0, "A"), (0, "B"), (1, "B"),
+                                                                (1, "A")]  # fmt: skip
+    assert result["summary"]["pairs"] == 2
