@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # not installed again.
 APT_PACKAGES := docker-registry apache2-utils docker.io
 
-.PHONY: demo test check lint typecheck unit integration bench bench-scale system-deps venv clean
+.PHONY: demo test check lint typecheck unit integration bench bench-scale system-deps go-tools venv clean
 
 system-deps:
 	@missing=""; \
@@ -21,6 +21,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# Go-built test and benchmark tools at pinned versions (distribution v3, crane, regctl, oras,
+# manifest-tool, cosign) into .tools/, once per version: tools/gotools.py.
+go-tools:
+	$(PYTHON) tools/gotools.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +39,8 @@ demo: system-deps venv
 	$(BIN)/python demo/run.py
 
 lint: venv
-	$(BIN)/ruff check reconciler tests demo bench
-	$(BIN)/ruff format --check reconciler tests demo bench
+	$(BIN)/ruff check reconciler tests demo bench tools
+	$(BIN)/ruff format --check reconciler tests demo bench tools
 
 typecheck: venv
 	$(BIN)/mypy
@@ -43,14 +48,15 @@ typecheck: venv
 check: lint typecheck
 
 # Benchmarks (BENCHMARKS.md); extra flags: make bench BENCH_ARGS="--skip-docker --json out.json"
-bench: system-deps venv
+bench: system-deps go-tools venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-scale: system-deps venv
+bench-scale: system-deps go-tools venv
 	$(BIN)/python bench/run.py --scale 10000 --concurrency 64 $(BENCH_ARGS)
 
-test: system-deps venv check
-	$(BIN)/pytest -n 2 tests
+# One registry only: make test PYTEST_ARGS="--registry distribution3"
+test: system-deps go-tools venv check
+	$(BIN)/pytest -n 2 tests $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

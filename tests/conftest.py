@@ -7,6 +7,7 @@ Tests that use a registry-backed fixture are marked `integration` automatically,
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -15,8 +16,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.cosign import COSIGN_BINARY, Cosign
 from tests.support.motoserver import MotoServer, start_moto
-from tests.support.registry import RegistryProcess, start_registry
+from tests.support.registry import (
+    DEFAULT_IMPLEMENTATION,
+    IMPLEMENTATIONS,
+    RegistryProcess,
+    start_registry,
+)
 from tests.support.tokenserver import TokenServer
 
 # `@requires_tool(NAME)`: skipped where NAME is missing, failed under CI=true.
@@ -32,6 +39,27 @@ TOKEN_USERS = {"alice": "s3cret-Alice-pw"}
 
 # Fixtures that start processes or servers; using any of them makes a test `integration`.
 INTEGRATION_FIXTURES = frozenset({"registry", "basic_registry", "token_server", "token_registry"})
+
+# The Go programs tools/gotools.py builds (distribution v3, the peers, cosign) are found on PATH.
+TOOLS_BIN = Path(__file__).resolve().parents[1] / ".tools" / "bin"
+os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--registry",
+        action="append",
+        choices=sorted(IMPLEMENTATIONS),
+        help="run the registry-backed tests against this implementation only (repeatable;"
+        " default: all of them)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that starts a registry through a fixture runs once per implementation."""
+    if "registry_implementation" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("registry") or sorted(IMPLEMENTATIONS)
+        metafunc.parametrize("registry_implementation", chosen, scope="function")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -70,17 +98,32 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+def registry_implementation(request: pytest.FixtureRequest) -> str:
+    """Which registry program the fixtures start (parametrized by `pytest_generate_tests`;
+    the default where a test is not parametrized). Its binary must be there: missing, the
+    test skips, or fails under CI=true."""
+    # Imported here: tests.support.tools is a pytest plugin, loaded after this module.
+    from tests.support.tools import require_tool
+
+    name: str = getattr(request, "param", DEFAULT_IMPLEMENTATION)
+    require_tool(IMPLEMENTATIONS[name].binary)
+    return name
+
+
+@pytest.fixture
+def registry(tmp_path: Path, registry_implementation: str) -> Iterator[RegistryProcess]:
     """An anonymous registry, fresh for each test (startup takes ~0.1 s)."""
-    process = start_registry(tmp_path)
+    process = start_registry(tmp_path, implementation=registry_implementation)
     yield process
     process.stop()
 
 
 @pytest.fixture
-def basic_registry(tmp_path: Path) -> Iterator[RegistryProcess]:
+def basic_registry(tmp_path: Path, registry_implementation: str) -> Iterator[RegistryProcess]:
     """A registry with htpasswd auth; credentials in `BASIC_USERS` / `.users`."""
-    process = start_registry(tmp_path, auth="htpasswd", users=BASIC_USERS)
+    process = start_registry(
+        tmp_path, auth="htpasswd", users=BASIC_USERS, implementation=registry_implementation
+    )
     yield process
     process.stop()
 
@@ -94,11 +137,25 @@ def token_server(tmp_path: Path) -> Iterator[TokenServer]:
 
 
 @pytest.fixture
-def token_registry(tmp_path: Path, token_server: TokenServer) -> Iterator[RegistryProcess]:
+def token_registry(
+    tmp_path: Path, token_server: TokenServer, registry_implementation: str
+) -> Iterator[RegistryProcess]:
     """A registry that delegates auth to `token_server` (Docker Bearer token flow)."""
-    process = start_registry(tmp_path, auth="token", token_server=token_server)
+    process = start_registry(
+        tmp_path, auth="token", token_server=token_server, implementation=registry_implementation
+    )
     yield process
     process.stop()
+
+
+@pytest.fixture
+def cosign(tmp_path: Path) -> Cosign:
+    """cosign with a fresh local key pair, signing without a transparency log (skipped
+    without the binary, failed under CI=true)."""
+    from tests.support.tools import require_tool
+
+    require_tool(COSIGN_BINARY)
+    return Cosign(tmp_path / "cosign")
 
 
 @pytest.fixture

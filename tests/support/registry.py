@@ -1,4 +1,6 @@
-"""Run real `docker-registry` (CNCF distribution 2.8) processes on loopback for tests.
+"""Run real registry processes on loopback for tests: CNCF distribution 2.8 (Debian's
+`docker-registry`) or distribution v3 (`registry3`, built into `.tools/bin` by
+tools/gotools.py). Both read the same configuration and write the same access log.
 
 Each registry gets its own storage directory, a free port on 127.0.0.1 and two log files:
 the access log (one Apache "combined" line per request, written by distribution on stdout)
@@ -38,7 +40,35 @@ from tests.support.httpauth import loopback_client
 if TYPE_CHECKING:
     from tests.support.tokenserver import TokenServer
 
-REGISTRY_BINARY = "docker-registry"
+
+@dataclass(frozen=True)
+class Implementation:
+    """A registry program the fixtures can start: `binary serve CONFIG`."""
+
+    name: str  # the pytest parameter id and `--registry` choice
+    binary: str
+    label: str  # for messages and the README table
+    install_hint: str
+
+
+IMPLEMENTATIONS = {
+    implementation.name: implementation
+    for implementation in (
+        Implementation(
+            "distribution2",
+            "docker-registry",
+            "distribution 2.8 (Debian's docker-registry)",
+            "install Debian's docker-registry package (`make system-deps`)",
+        ),
+        Implementation(
+            "distribution3",
+            "registry3",
+            "distribution v3.1 (the current reference registry)",
+            "build it with `python3 tools/gotools.py` (needs Go 1.22+; `make test` does it)",
+        ),
+    )
+}
+DEFAULT_IMPLEMENTATION = "distribution2"
 READY_TIMEOUT = 10.0
 WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 
@@ -99,6 +129,7 @@ class RegistryProcess:
     process: subprocess.Popen[bytes] = field(repr=False)
     _log_offset: int = field(default=0, repr=False)
     ca_file: Path | None = None  # the test CA's PEM when the registry serves HTTPS
+    implementation: Implementation = IMPLEMENTATIONS[DEFAULT_IMPLEMENTATION]
 
     @property
     def scheme(self) -> str:
@@ -193,7 +224,7 @@ class RegistryProcess:
             if line.startswith("panic:") or "level=fatal" in line or "level=error" in line
         ]
         return (
-            f"docker-registry on {self.host} {what}\n"
+            f"{self.implementation.binary} on {self.host} {what}\n"
             f"--- reasons ---\n{chr(10).join(reasons[:10]) or '(none logged)'}\n"
             f"--- {self.server_log_path} (tail) ---\n{self.log_tail(15)}"
         )
@@ -206,13 +237,16 @@ def start_registry(
     users: dict[str, str] | None = None,
     token_server: TokenServer | None = None,
     tls: TlsFiles | None = None,
+    implementation: str = DEFAULT_IMPLEMENTATION,
 ) -> RegistryProcess:
     """Start a registry in a fresh directory under `tmp` and wait until it answers.
 
     `auth="htpasswd"` needs `users`; `auth="token"` needs a started `token_server`,
     whose users then become the registry's `users`. With `tls` the registry serves HTTPS.
+    `implementation` is a key of `IMPLEMENTATIONS`.
     """
-    _require_binary()
+    program = IMPLEMENTATIONS[implementation]
+    _require_binary(program)
     workdir = Path(tempfile.mkdtemp(prefix="registry-", dir=tmp))
     settings = _auth_settings(workdir, auth, users, token_server)
     # Share the token server's dict so users added during a test show up here too.
@@ -221,7 +255,7 @@ def start_registry(
     # registry binds it; retrying with a new port makes that race harmless.
     last_error: RuntimeError | None = None
     for _attempt in range(3):
-        registry = _launch(workdir, settings, known_users, tls)
+        registry = _launch(program, workdir, settings, known_users, tls)
         try:
             registry.wait_ready()
             # The readiness probe is harness traffic; tests should see an empty log.
@@ -238,7 +272,11 @@ def start_registry(
 
 
 def _launch(
-    workdir: Path, auth: dict[str, Any], users: dict[str, str], tls: TlsFiles | None
+    program: Implementation,
+    workdir: Path,
+    auth: dict[str, Any],
+    users: dict[str, str],
+    tls: TlsFiles | None,
 ) -> RegistryProcess:
     host = f"127.0.0.1:{free_port()}"
     root = workdir / "storage"
@@ -250,7 +288,7 @@ def _launch(
     # Fresh files per launch, so a failed earlier attempt cannot confuse this one.
     with access_log.open("wb") as out, server_log.open("wb") as err:
         process = subprocess.Popen(
-            _registry_command(config_path),
+            _registry_command(program, config_path),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -266,6 +304,7 @@ def _launch(
         server_log_path=server_log,
         process=process,
         ca_file=tls.ca_path if tls is not None else None,
+        implementation=program,
     )
 
 
@@ -340,13 +379,13 @@ def _registry_env() -> dict[str, str]:
     }
 
 
-def _registry_command(config_path: Path) -> list[str]:
+def _registry_command(program: Implementation, config_path: Path) -> list[str]:
     """The registry command line, wrapped so the registry dies with the test worker.
 
     `setpriv --pdeathsig` (util-linux, essential on Debian) sets the parent-death signal
     and then execs, which avoids `preexec_fn` (unsafe while the token server's threads run).
     """
-    command = [REGISTRY_BINARY, "serve", str(config_path)]
+    command = [program.binary, "serve", str(config_path)]
     if shutil.which("setpriv") is None:
         return command
     return ["setpriv", "--pdeathsig", "TERM", "--", *command]
@@ -475,6 +514,6 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _require_binary() -> None:
-    if shutil.which(REGISTRY_BINARY) is None:
-        raise RuntimeError(f"{REGISTRY_BINARY} not found; install Debian's docker-registry package")
+def _require_binary(program: Implementation) -> None:
+    if shutil.which(program.binary) is None:
+        raise RuntimeError(f"{program.binary} ({program.label}) not found; {program.install_hint}")

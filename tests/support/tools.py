@@ -37,7 +37,7 @@ def require_tool(name: str) -> None:
     """Skip the calling test when `name` is not on PATH, or fail it under CI."""
     if shutil.which(name) is not None:
         return
-    reason = f"{name!r} is not on PATH (`make test` installs it)"
+    reason = f"{name!r} is not on PATH (`make test` installs or builds it)"
     if in_ci():
         pytest.fail(f"{reason}; under CI=true a missing tool fails the test", pytrace=False)
     pytest.skip(reason)
