@@ -13,10 +13,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .dockerloop import DockerLoop
+from .loops import CommandLoop
 from .measure import Usage
 
-__all__ = ["Bench", "FloorRun", "ReconcileRun", "Traffic", "machine_info", "to_json", "to_markdown"]
+__all__ = [
+    "Bench",
+    "DockerRun",
+    "FloorRun",
+    "PeerRun",
+    "ReconcileRun",
+    "ToolRow",
+    "Traffic",
+    "machine_info",
+    "to_json",
+    "to_markdown",
+    "tool_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -80,12 +92,63 @@ class FloorRun:
 
 @dataclass(frozen=True)
 class DockerRun:
-    loop: DockerLoop
+    loop: CommandLoop
     traffic: Traffic
 
     @property
     def per_alias(self) -> float:
         return self.traffic.requests / max(1, self.loop.aliases)
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """One peer's loop over the aliases (`bench.peers`), measured in steady state: after a
+    first pass (not measured, no injected latency) that left the tool's own bytes in place."""
+
+    tool: str
+    version: str
+    command: str  # what runs per alias
+    loop: CommandLoop  # the measured pass
+    traffic: Traffic
+    first_pass: CommandLoop
+    first_pass_writes: int
+    checked: list[str] = field(default_factory=list)  # aliases read back after the loop
+    problems: list[str] = field(default_factory=list)  # what the read-back found wrong
+
+    @property
+    def per_alias(self) -> float:
+        return self.traffic.requests / max(1, self.loop.aliases)
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    """One row of the side-by-side table: reconcile's warm steady state, the docker loop or a
+    peer, over the same aliases through the same proxy."""
+
+    tool: str
+    label: str
+    aliases: int
+    processes: int
+    wall_s: float
+    requests: int
+    writes: int
+    cpu_s: float
+    max_rss_kb: int
+    failures: int  # failed commands, plus problems found reading the aliases back
+    reference_wall_s: float  # reconcile's steady state (warm cache)
+
+    @property
+    def per_alias(self) -> float:
+        return self.requests / max(1, self.aliases)
+
+    @property
+    def writes_per_alias(self) -> float:
+        return self.writes / max(1, self.aliases)
+
+    @property
+    def wall_ratio(self) -> float:
+        """Wall time against reconcile's steady state: 20.0 is 20 times as long."""
+        return self.wall_s / self.reference_wall_s if self.reference_wall_s > 0 else 0.0
 
 
 @dataclass
@@ -104,6 +167,8 @@ class Bench:
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
     runs: list[ReconcileRun] = field(default_factory=list)
     docker: DockerRun | None = None
+    peers: list[PeerRun] = field(default_factory=list)
+    peers_left_out: list[str] = field(default_factory=list)  # "NAME (why)"
     floors: list[FloorRun] = field(default_factory=list)
     repushed_sources: int = 0
     drifted_aliases: int = 0
@@ -283,52 +348,132 @@ def to_markdown(bench: Bench) -> str:
             f"Drift scenario: {bench.repushed_sources} sources re-pushed (a new "
             f"image under the same tag), {bench.drifted_aliases} aliases affected.",
         ]
-    parts += _docker_section(bench) + _floor_section(bench) + _targets_section(bench)
+    parts += _tools_section(bench) + _floor_section(bench) + _targets_section(bench)
     parts += ["", "Requests by kind:", ""]
     parts += [f"- {r.label}: {_methods(r.traffic.by_kind)}" for r in bench.runs]
     if bench.docker is not None:
         parts.append(f"- docker loop: {_methods(bench.docker.traffic.by_kind)}")
+    parts += [f"- {p.tool} loop: {_methods(p.traffic.by_kind)}" for p in bench.peers]
     return "\n".join(parts) + "\n"
 
 
-def _docker_section(bench: Bench) -> list[str]:
+def _tools_section(bench: Bench) -> list[str]:
+    rows = tool_rows(bench)
+    notes = [] if bench.docker is not None else ["Docker loop: skipped."]
+    if bench.peers_left_out:
+        notes.append(f"Peers left out: {', '.join(bench.peers_left_out)}.")
+    if len(rows) < 2:  # nothing to set beside reconcile
+        return [line for note in notes for line in ("", note)]
+    table = _table(
+        [
+            "",
+            "wall s",
+            "requests",
+            "req/alias",
+            "writes",
+            "writes/alias",
+            "client CPU s",
+            "peak RSS MB",
+            "wall / reconcile",
+        ],
+        [
+            [
+                row.label,
+                f"{row.wall_s:.2f}",
+                str(row.requests),
+                f"{row.per_alias:.2f}",
+                str(row.writes),
+                f"{row.writes_per_alias:.2f}",
+                f"{row.cpu_s:.2f}",
+                f"{row.max_rss_kb / 1024:.0f}",
+                f"{row.wall_ratio:.1f}x",
+            ]
+            for row in rows
+        ],
+    )
+    parts = [
+        "",
+        f"Steady state, {rows[0].aliases} aliases, side by side through the same proxy:",
+        "",
+        table,
+    ]
     steady, docker = bench.run("steady"), bench.docker
-    if docker is None or steady is None:
-        return ["", "Docker loop: skipped."]
-    loop = docker.loop
+    if docker is not None and steady is not None:
+        loop = docker.loop
+        ratio = loop.wall_s / steady.usage.wall_s
+        failed = (
+            f" {loop.failures} docker commands failed: {loop.first_error}" if loop.failures else ""
+        )
+        fewer = docker.traffic.requests / max(1, steady.traffic.requests)
+        parts += [
+            "",
+            f"reconcile is **{ratio:.1f}x** faster than the docker loop in wall time, with "
+            f"{fewer:.1f}x fewer requests.{failed}",
+        ]
+    if bench.peers:
+        first = ", ".join(f"{p.tool} {p.first_pass_writes}" for p in bench.peers)
+        parts += [
+            "",
+            "Each peer is measured on its second pass over the aliases: a first pass (not "
+            "measured, no injected latency) left the tool's own bytes under every alias tag, as "
+            f"its own loop would have on the days before; writes in that first pass: {first}.",
+        ]
+    for peer in bench.peers:
+        if peer.loop.failures:
+            parts += [
+                "",
+                f"{peer.tool}: {peer.loop.failures} commands failed: {peer.loop.first_error}",
+            ]
+        if peer.problems:
+            parts += ["", f"{peer.tool}: read back wrong: {'; '.join(peer.problems)}"]
+    return parts + [line for note in notes for line in ("", note)]
+
+
+def tool_rows(bench: Bench) -> list[ToolRow]:
+    """reconcile's warm steady state, then the docker loop and every peer that ran; empty
+    without a steady-state run (scale mode)."""
+    steady = bench.run("steady")
+    if steady is None:
+        return []
+    reference = steady.usage.wall_s
     rows = [
-        [
+        ToolRow(
+            "reconcile",
             "reconcile (warm cache)",
-            f"{steady.usage.wall_s:.2f}",
-            str(steady.traffic.requests),
-            f"{steady.per_alias:.2f}",
-            str(steady.traffic.writes),
-            f"{steady.usage.cpu_s:.2f}",
-            f"{steady.usage.max_rss_mb:.0f}",
-        ],
-        [
-            f"docker manifest loop ({loop.processes} processes)",
-            f"{loop.wall_s:.2f}",
-            str(docker.traffic.requests),
-            f"{docker.per_alias:.2f}",
-            str(docker.traffic.writes),
-            f"{loop.cpu_s:.2f}",
-            f"{loop.max_rss_kb / 1024:.0f}",
-        ],
+            steady.aliases,
+            1,
+            steady.usage.wall_s,
+            steady.traffic.requests,
+            steady.traffic.writes,
+            steady.usage.cpu_s,
+            steady.usage.max_rss_kb,
+            0,
+            reference,
+        )
     ]
-    ratio = loop.wall_s / steady.usage.wall_s
-    failed = f" {loop.failures} docker commands failed: {loop.first_error}" if loop.failures else ""
-    return [
-        "",
-        f"Steady state, {loop.aliases} aliases, side by side through the same proxy:",
-        "",
-        _table(
-            ["", "wall s", "requests", "req/alias", "writes", "client CPU s", "peak RSS MB"], rows
-        ),
-        "",
-        f"reconcile is **{ratio:.1f}x** faster than the docker loop in wall time, with "
-        f"{docker.traffic.requests / max(1, steady.traffic.requests):.1f}x fewer requests.{failed}",
-    ]
+    loops: list[tuple[str, str, CommandLoop, Traffic, int]] = []
+    if bench.docker is not None:
+        loops.append(("docker", "docker manifest loop", bench.docker.loop, bench.docker.traffic, 0))
+    for peer in bench.peers:
+        loops.append((peer.tool, f"{peer.tool} {peer.version}", peer.loop, peer.traffic,
+                      len(peer.problems)))  # fmt: skip
+    for tool, label, loop, traffic, problems in loops:
+        rows.append(
+            ToolRow(
+                tool,
+                f"{label} ({loop.processes} processes)",
+                loop.aliases,
+                loop.processes,
+                loop.wall_s,
+                traffic.requests,
+                traffic.writes,
+                loop.cpu_s,
+                loop.max_rss_kb,
+                loop.failures + problems,
+                reference,
+            )
+        )
+    return rows
 
 
 def _floor_section(bench: Bench) -> list[str]:
@@ -419,6 +564,15 @@ def to_json(bench: Bench) -> str:
     document = asdict(bench)
     for run, raw in zip(bench.runs, document["runs"], strict=True):
         raw.update({name: value(run) for name, value in derived.items()})
+    document["tools"] = [
+        {
+            **asdict(row),
+            "per_alias": round(row.per_alias, 3),
+            "writes_per_alias": round(row.writes_per_alias, 3),
+            "wall_ratio": round(row.wall_ratio, 3),
+        }
+        for row in tool_rows(bench)
+    ]
     document["targets"] = [asdict(t) for t in targets(bench)]
     return json.dumps(document, indent=2, default=str) + "\n"
 

@@ -1,13 +1,21 @@
 """`make bench`: reconcile against a local registry behind a latency-injecting proxy, scenario by
-scenario, side by side with the `docker manifest` loop and with bare HTTP clients.
+scenario, side by side with the `docker manifest` loop, the peers (crane, regctl, oras,
+manifest-tool) and bare HTTP clients.
 
     python bench/run.py [--repos 20] [--aliases 10] [--latency 0.020] [--concurrency 16]
-                        [--scale N] [--skip-docker] [--json FILE] [--markdown FILE]
+                        [--scale N] [--skip-docker] [--skip-peers] [--json FILE]
+                        [--markdown FILE]
 
 Default mode, R x A aliases: (a) first run, cold cache, creates every alias; (b) steady
-state, warm cache; (b') steady state, cold cache; (c) 10 % of sources re-pushed; the docker
-loop over the same aliases; (d) reconcile again after the docker loop rewrote every tag.
-Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` cold then warm.
+state, warm cache; (b') steady state, cold cache; (c) 10 % of sources re-pushed; each peer's
+one-alias-at-a-time loop over the same aliases (crane index append, regctl index create,
+oras manifest index create, manifest-tool push from-spec), measured in its own steady state;
+the docker loop over the same aliases; (d) reconcile again after the docker loop rewrote every
+tag. A peer
+or docker missing from PATH is left out with a line on stderr; the peers are looked for in
+.tools/bin first (`make go-tools` builds them there).
+Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` cold then warm
+(no docker loop, no peers).
 Both end with the floor: bare clients sending as many manifest HEADs as steady state did.
 See BENCHMARKS.md for what every number means.
 """
@@ -23,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +42,15 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tests` impor
 
 from bench.dockerloop import run_docker_loop  # noqa: E402
 from bench.floor import CLIENTS  # noqa: E402
+from bench.loops import CommandLoop, run_loop  # noqa: E402
 from bench.measure import ProcessCPU, Usage, clean_env, run_measured, self_cpu  # noqa: E402
+from bench.peers import PEERS, Peer, PeerSetupError, check_indexes, tool_version  # noqa: E402
 from bench.profile import profile_command, strip_messages, summarize  # noqa: E402
 from bench.report import (  # noqa: E402
     Bench,
     DockerRun,
     FloorRun,
+    PeerRun,
     ReconcileRun,
     Traffic,
     machine_info,
@@ -52,6 +63,7 @@ from tests.support.proxy import Proxy, start_proxy  # noqa: E402
 from tests.support.registry import RegistryProcess, start_registry  # noqa: E402
 
 BIN = Path(sys.executable).parent
+TOOLS_BIN = ROOT / ".tools" / "bin"  # the Go-built peers (tools/gotools.py), first on PATH
 RECONCILE = BIN / "reconcile"
 RUN_TIMEOUT_S = 1800.0  # one reconcile or floor run; a hung run is killed, never waited on
 # The registry spends ~30 % of its CPU in Go's GC at the default GOGC=100; on a 2-core machine
@@ -75,6 +87,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--concurrency", type=int, default=16, help="reconcile --concurrency (default 16)")
     add("--scale", type=int, default=0, metavar="N", help="scale mode: N aliases, steady dry-run")
     add("--skip-docker", action="store_true", help="leave out the docker manifest loop")
+    add(
+        "--skip-peers",
+        action="store_true",
+        help="leave out the peers' loops (crane, regctl, oras, manifest-tool)",
+    )
     add(
         "--floor",
         help=f"floor clients (default {','.join(CLIENTS)}; with --scale {SCALE_FLOORS})",
@@ -209,6 +226,14 @@ class Harness:
         usage = run_measured(argv, env=env, stdout=out, stderr=err, timeout=RUN_TIMEOUT_S, cwd=cwd)
         return usage, self.traffic(registry_cpu() - registry_before, self_cpu() - proxy_cpu)
 
+    def measured_loop(self, run: Callable[[], CommandLoop]) -> tuple[CommandLoop, Traffic]:
+        """A loop of measured commands (`bench.loops`) and the traffic it sent."""
+        registry_cpu, proxy_cpu = self.registry_cpu, self_cpu()
+        registry_before = registry_cpu()
+        self.proxy.reset_counts()
+        loop = run()
+        return loop, self.traffic(registry_cpu() - registry_before, self_cpu() - proxy_cpu)
+
     def traffic(self, registry_cpu_s: float, proxy_cpu_s: float) -> Traffic:
         counts = self.proxy.counts()
         by_kind = {f"{method} {kind}": n for (method, kind), n in counts.by_kind.items()}
@@ -251,6 +276,7 @@ def expect(run: ReconcileRun, action: str, count: int) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     try:
         with ExitStack() as stack:
             bench = run_bench(args, argv, stack)
@@ -344,6 +370,7 @@ def default_scenarios(h: Harness, bench: Bench, seeder: Seeder) -> None:
     drift = h.reconcile("drift", "(c) 10 % of sources re-pushed", cache="warm")
     expect(drift, "update", bench.drifted_aliases)
     bench.runs = [first, steady, cold, drift]
+    peer_loops(h, bench)
     if h.args.skip_docker or not docker_available():
         log("docker loop skipped" + ("" if h.args.skip_docker else ": no docker CLI"))
         return
@@ -365,16 +392,71 @@ def scale_scenarios(h: Harness, bench: Bench) -> None:
 
 def docker_loop(h: Harness) -> DockerRun:
     log(f"docker manifest loop over {h.layout.total} aliases (sequential, like a shell loop)")
-    registry_cpu, proxy_cpu = h.registry_cpu, self_cpu()
-    registry_before = registry_cpu()
-    h.proxy.reset_counts()
-    loop = run_docker_loop(list(h.layout.aliases()), h.proxy.host, h.work)
-    traffic = h.traffic(registry_cpu() - registry_before, self_cpu() - proxy_cpu)
+    aliases = list(h.layout.aliases())
+    loop, traffic = h.measured_loop(lambda: run_docker_loop(aliases, h.proxy.host, h.work))
     log(
         f"  {loop.wall_s:.1f} s, {traffic.requests} requests, {traffic.writes} writes"
         + (f", {loop.failures} failures: {loop.first_error}" if loop.failures else "")
     )
     return DockerRun(loop, traffic)
+
+
+def peer_loops(h: Harness, bench: Bench) -> None:
+    """Every peer on PATH, one after the other, unless --skip-peers."""
+    for peer in PEERS:
+        if h.args.skip_peers:
+            bench.peers_left_out.append(f"{peer.name} (--skip-peers)")
+        elif shutil.which(peer.name) is None:
+            log(f"{peer.name} loop skipped: not on PATH (`make go-tools` builds it)")
+            bench.peers_left_out.append(f"{peer.name} (not installed)")
+        else:
+            try:
+                bench.peers.append(peer_loop(h, peer))
+            except PeerSetupError as exc:
+                log(f"{peer.name} loop skipped: setup failed: {exc}")
+                bench.peers_left_out.append(f"{peer.name} (setup failed)")
+    if h.args.skip_peers:
+        log("peer loops skipped")
+
+
+def peer_loop(h: Harness, peer: Peer) -> PeerRun:
+    """One peer's loop over every alias, measured in the peer's own steady state: a first
+    pass without latency (not measured) leaves its own bytes under every alias tag, so a
+    peer that skips an unchanged push shows it. Then a sample of aliases is read back."""
+    aliases = list(h.layout.aliases())
+    home = h.work / f"peer-{peer.name}"
+    env, build = peer.setup(h.proxy.host, aliases, home)  # PeerSetupError: left out
+
+    def run() -> CommandLoop:
+        return run_loop(aliases, build, env=env, workdir=home, name=peer.name)
+
+    log(f"{peer.name} loop over {len(aliases)} aliases: first pass, no latency, not measured")
+    latency, h.proxy.latency = h.proxy.latency, 0.0
+    try:
+        first, first_traffic = h.measured_loop(run)
+    finally:
+        h.proxy.latency = latency
+    log(f"{peer.name} loop: steady state (sequential, like a shell loop)")
+    loop, traffic = h.measured_loop(run)
+    checked, problems = check_indexes(h.registry.url, aliases[: loop.aliases])
+    failures = loop.failures + first.failures
+    log(
+        f"  {loop.wall_s:.1f} s, {traffic.requests} requests, {traffic.writes} writes "
+        f"(first pass {first_traffic.writes})"
+        + (f", {failures} failures: {first.first_error or loop.first_error}" if failures else "")
+        + (f", read back: {'; '.join(problems)}" if problems else "")
+    )
+    return PeerRun(
+        peer.name,
+        tool_version(peer.name),
+        peer.command,
+        loop,
+        traffic,
+        first,
+        first_traffic.writes,
+        checked,
+        problems,
+    )
 
 
 def measure_startup(h: Harness) -> Usage:

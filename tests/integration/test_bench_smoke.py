@@ -1,7 +1,10 @@
 """`make bench` keeps working: the whole harness at a toy size, checked on request counts.
 
 Timings are never asserted (they belong to BENCHMARKS.md); what is pinned is that every
-scenario runs, plans what it should, and stays within the request budgets of the issue.
+scenario runs, plans what it should, and stays within the request budgets of the issue, and
+that every peer's loop (crane, regctl, oras, manifest-tool: Go programs `make test` builds
+into .tools/bin) keeps every alias. The smoke run needs the peers: without one it is
+skipped, and under CI=true it fails (tests/support/tools.py).
 """
 
 from __future__ import annotations
@@ -11,9 +14,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.tools import requires_tool
+
 ROOT = Path(__file__).resolve().parents[2]
 
+PEERS = ("crane", "regctl", "oras", "manifest-tool")
+# What each peer writes in its own steady state (its own bytes already under the alias tag):
+# crane and manifest-tool compare the digest of what they would push with the tag's and skip
+# the PUT; regctl and oras push every time.
+STEADY_WRITES = {"crane": 0, "regctl": 6, "oras": 6, "manifest-tool": 0}
 
+
+@requires_tool("crane")
+@requires_tool("regctl")
+@requires_tool("oras")
+@requires_tool("manifest-tool")
 def test_the_benchmark_runs_end_to_end_within_the_request_budgets(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     argv = [sys.executable, "bench/run.py", "--repos", "2", "--aliases", "3", "--latency", "0",
@@ -33,7 +48,24 @@ def test_the_benchmark_runs_end_to_end_within_the_request_budgets(tmp_path: Path
         ("urllib3", 0),
         ("httpx-lean", 0),
     ]
-    assert "| (b) steady state, warm cache |" in (tmp_path / "bench.md").read_text()
+    markdown = (tmp_path / "bench.md").read_text()
+    assert "| (b) steady state, warm cache |" in markdown
+
+    peers = {peer["tool"]: peer for peer in result["peers"]}
+    assert list(peers) == list(PEERS) and result["peers_left_out"] == []
+    rows = {row["tool"]: row for row in result["tools"]}
+    assert list(rows) == ["reconcile", *PEERS]  # the docker loop is skipped here
+    assert rows["reconcile"]["wall_ratio"] == 1.0 and rows["reconcile"]["writes"] == 0
+    for name, peer in peers.items():
+        row = rows[name]
+        assert (row["aliases"], row["processes"], row["failures"]) == (6, 6, 0), peer
+        assert (peer["loop"]["failures"], peer["first_pass"]["failures"]) == (0, 0), peer
+        assert peer["problems"] == [] and len(peer["checked"]) == 3, peer
+        # The first pass found another tool's bytes under every tag and wrote all of them.
+        assert peer["first_pass_writes"] == 6, peer
+        assert row["writes"] == peer["traffic"]["writes"] == STEADY_WRITES[name], peer
+        assert row["requests"] > 0 and row["wall_ratio"] > 0, peer
+        assert f"| {row['label']} |" in markdown
 
 
 def test_the_paired_comparison_of_two_trees_runs(tmp_path: Path) -> None:
