@@ -1,5 +1,15 @@
-"""Apply: the only stage that writes. It PUTs each changed alias's index and checks the digest
-the registry confirms against the bytes sent. One alias failing never stops the others."""
+"""Apply: the only stage that writes, and only what the plan says, `concurrency` aliases at a
+time. Per alias:
+
+- `create` / `update`: on ECR, first the repository when the plan creates it
+  (`create_repository: true`); then the sources' manifests that live in other repositories
+  (copy.py: their blobs, then each child manifest by digest); last, one PUT of the index,
+  whose digest the registry confirms is checked against the bytes sent;
+- `delete` (prune): the alias tag is removed (prune.delete_alias).
+
+One alias failing never stops the others. Once `stop` is set (a signal, `--timeout`) no new
+alias is started; writes in flight finish and the rest are reported as not written.
+`check_max_changes` is the `--max-changes` guard, checked before anything is written."""
 
 from __future__ import annotations
 
@@ -69,7 +79,8 @@ def check_max_changes(plan: Plan, limit: int | None) -> None:
     changes = sum(1 for alias in plan.aliases if alias.writes)
     if limit is not None and changes > limit:
         raise GuardError(
-            f"the plan creates or updates {changes} aliases, more than --max-changes {limit};"
+            f"the plan creates, updates or deletes {changes} aliases, more than --max-changes"
+            f" {limit};"
             " nothing was written (review with --dry-run, then raise the limit)"
         )
 
@@ -80,14 +91,24 @@ def apply(
     *,
     concurrency: int = 16,
     stop: threading.Event | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> Report:
     """Write every create/update in `plan`, `concurrency` at a time; results keep plan order.
     Once `stop` is set (SIGINT, SIGTERM, --timeout), no new write starts; writes in flight
-    finish, and the aliases not written are reported as such."""
+    finish, and the aliases not written are reported as such. `on_done` is called (from a
+    worker thread) after each alias written or failed, not for those without a write."""
     stop = stop or threading.Event()
     copier = CopyOnce(client_for)
+
+    def one(alias: AliasPlan) -> Outcome:
+        outcome = apply_alias(alias, client_for, stop, copier)
+        attempted = alias.writes and not isinstance(outcome.error, Interrupted)
+        if on_done is not None and attempted:
+            on_done()
+        return outcome
+
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        outcomes = tuple(pool.map(lambda p: apply_alias(p, client_for, stop, copier), plan.aliases))
+        outcomes = tuple(pool.map(one, plan.aliases))
     return Report(outcomes, dry_run=False)
 
 

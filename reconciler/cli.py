@@ -1,8 +1,8 @@
 """The `reconcile` command line: parse arguments, set up logs and terminal, call a command.
 
 `reconcile [-f FILE] [--dry-run] ...` is the main command (plan and apply); `reconcile COMMAND`
-runs one of the commands around it (validate, inspect, resolve, schema). No domain logic lives
-here: each command is a function in `reconciler.commands`.
+runs one of the commands around it: `validate`, `inspect`, `resolve`, `import` or `schema`. No
+domain logic lives here: each command is a function in `reconciler.commands`.
 """
 
 from __future__ import annotations
@@ -50,8 +50,9 @@ _EPILOG = """\
 exit codes:
   0  success: nothing to do, or every change applied
   1  an error or conflict: bad config or arguments, authentication, registry failure, a failed
-     alias
-  2  with --dry-run --detailed-exitcode: the plan has changes and nothing failed
+     alias, a held lock, --max-changes, --timeout, a signal
+  2  with --detailed-exitcode: changes (planned with --dry-run, made without) and nothing failed
+  130  a second SIGINT: stopped at once (the first lets writes in flight finish)
 
 run `reconcile COMMAND --help` for a command's options.
 """
@@ -100,18 +101,23 @@ def _add_file(parser: argparse.ArgumentParser, default: Any, help_text: str = ""
     )
 
 
-def _add_common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+def _add_common(parser: argparse.ArgumentParser, *, top: bool, offline: bool = False) -> None:
     """Options every command takes, before or after its name (`SUPPRESS` keeps the value given
-    before the command when it is not repeated after)."""
+    before the command when it is not repeated after). `offline`: the command never connects,
+    so its help must not promise request logs."""
     add = parser.add_argument
+    if offline:
+        verbose = "-v, -vv: more detail in the logs (this command works offline)"
+    elif top:
+        verbose = "-v: list unchanged aliases, log progress; -vv: log every registry request"
+    else:
+        verbose = "-v: log progress; -vv: log every registry request"
     add(
         "-v",
         "--verbose",
         action="count",
         default=0 if top else argparse.SUPPRESS,
-        help="-v: list unchanged aliases, log progress; -vv: log every registry request"
-        if top
-        else "-v: log progress; -vv: log every registry request",
+        help=verbose,
     )
     add(
         "--log-format",
@@ -134,7 +140,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         "--output",
         choices=("text", "json", "markdown"),
         default="text",
-        help="report format: text, json (schema: `reconcile schema report`) or markdown",
+        help="report format: text, json (one document for every run, a failed one too; schema:"
+        " `reconcile schema report`) or markdown",
     )
     add(
         "--force",
@@ -144,7 +151,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     add(
         "--detailed-exitcode",
         action="store_true",
-        help="with --dry-run: exit 2 when the plan has changes and nothing failed",
+        help="exit 2 when there are changes (planned with --dry-run, made without) and nothing"
+        " failed; 0 when there are none, 1 on any failure",
     )
     add(
         "--concurrency",
@@ -188,7 +196,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         type=_non_negative,
         default=None,
         metavar="N",
-        help="refuse to apply a plan that creates or updates more than N aliases",
+        help="refuse to apply a plan that creates, updates or deletes more than N aliases"
+        " (write nothing, exit 1)",
     )
     add(
         "--lock-file",
@@ -200,7 +209,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     add(
         "--lock-wait",
         type=float,
-        default=0.0,
+        default=None,  # not 0: given without --lock-file, even as 0, it is a usage error
         metavar="SECONDS",
         help="with --lock-file: wait up to SECONDS for the lock before giving up (default: 0)",
     )
@@ -229,7 +238,7 @@ def _add_validate(commands: Any) -> None:
     )
     _add_file(parser, argparse.SUPPRESS)
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="more files to check")
-    _add_common(parser, top=False)
+    _add_common(parser, top=False, offline=True)
 
 
 def _add_reference_options(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -309,8 +318,15 @@ def _add_schema(commands: Any) -> None:
         help="print the JSON Schema of manifests.yaml (or of the JSON report)",
         description="Print a JSON Schema: of manifests.yaml (default), or of --output json.",
     )
-    parser.add_argument("name", nargs="?", choices=("config", "report"), default="config")
-    _add_common(parser, top=False)
+    parser.add_argument(
+        "name",
+        nargs="?",
+        choices=("config", "report"),
+        default="config",
+        help="config: manifests.yaml (the default), for editors and CI; report: the document of"
+        " `reconcile --output json`",
+    )
+    _add_common(parser, top=False, offline=True)
 
 
 T = TypeVar("T")
@@ -361,6 +377,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         for dest, flag in parser.main_only.items():
             if getattr(args, dest) != parser.get_default(dest):
                 parser.error(f"{flag} belongs to the main command, not to `{args.command}`")
+    elif args.lock_wait is not None and args.lock_file is None:
+        parser.error("--lock-wait needs --lock-file (there is no lock to wait for)")
     return args
 
 
@@ -428,7 +446,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         no_cache=args.no_cache,
         max_changes=args.max_changes,
         lock_file=args.lock_file,
-        lock_wait=args.lock_wait,
+        lock_wait=args.lock_wait or 0.0,
         timeout=args.timeout,
     )
 

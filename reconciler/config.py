@@ -29,7 +29,15 @@ from .names import (
 from .track import check as check_track
 from .types import Platform, is_digest
 
-__all__ = ["AliasTarget", "Config", "RegistrySettings", "Source", "load", "parse"]
+__all__ = [
+    "AliasTarget",
+    "Config",
+    "RegistrySettings",
+    "Source",
+    "load",
+    "load_unless_empty",
+    "parse",
+]
 
 CONFIG_VERSION = 1
 MANAGED_ANNOTATION = "vnd.reconciler.alias"  # marks indexes of `prune: true` repositories
@@ -189,7 +197,12 @@ class Config(_Model):
     version: int = CONFIG_VERSION
     registries: dict[str, RegistrySettings] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
-    repositories: dict[RepositoryKey, Repository]
+    # Optional: a file of registry settings alone is what `import`, `inspect` and `resolve`
+    # read before any alias exists.
+    repositories: dict[RepositoryKey, Repository] = Field(
+        default_factory=dict,
+        description="repositories and their aliases; without any, the file plans nothing",
+    )
 
     def registry(self, host: str) -> RegistrySettings:
         """The settings of `host`: its own entry, or the entry of another spelling of the same
@@ -259,14 +272,33 @@ class AliasTarget:
 
 def load(path: Path | str) -> Config:
     """Read and validate a config file. Raises ConfigError; never touches the network."""
-    name = str(path)
+    return _relative_to(parse(_read(path), str(path)), Path(path).parent)
+
+
+def load_unless_empty(path: Path | str) -> Config | None:
+    """`load`, except that a file holding nothing (empty, blank or only comments) is None: a
+    default file the user did not name may be one the shell has just emptied
+    (`reconcile import REF > manifests.yaml`), and counts as absent."""
+    text = _read(path)
+    if _holds_nothing(text):
+        return None
+    return _relative_to(parse(text, str(path)), Path(path).parent)
+
+
+def _read(path: Path | str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(name, f"cannot read file: {exc.strerror or exc}") from None
+        raise ConfigError(str(path), f"cannot read file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError(name, "cannot read file: not UTF-8 text") from None
-    return _relative_to(parse(text, name), Path(path).parent)
+        raise ConfigError(str(path), "cannot read file: not UTF-8 text") from None
+
+
+def _holds_nothing(text: str) -> bool:
+    try:
+        return yamlsource.load(text).data is None
+    except yamlsource.YamlIssue:
+        return False  # something is there; `parse` says what is wrong with it
 
 
 def _relative_to(config: Config, base: Path) -> Config:
@@ -289,7 +321,12 @@ def parse(text: str, name: str = "<config>") -> Config:
         column = f", column {issue.column}" if issue.column else ""
         raise ConfigError(name, f"{issue.message}{column}", line=issue.line) from None
     if not isinstance(located.data, dict):
-        raise ConfigError(name, "expected a mapping with `repositories:` at the top level", line=1)
+        raise ConfigError(
+            name,
+            "expected a mapping with `repositories:` and/or `registries:` at the top level,"
+            f" got {_shown(located.data)}",
+            line=1,
+        )
     _check_version(located, name)
     try:
         config = Config.model_validate(located.data)
@@ -327,6 +364,7 @@ def _semantic_problems(config: Config) -> Iterator[tuple[tuple[str | int, ...], 
             for i, source in enumerate(alias.sources or ()):
                 if source.tag == tag:
                     yield (*path, i), f"alias {tag!r} lists itself as a source"
+            yield from _duplicate_sources(path, parse_repository(key), alias.sources or [])
             yield from _track_problems(path, alias)
             media = alias.media_type or config.defaults.media_type
             if alias.annotations and media == "docker":
@@ -368,6 +406,31 @@ def _repository_spelling_problems(
                 ("repositories", key),
                 f"{key!r} and {earlier!r} are the same repository ({name}); keep one entry",
             )
+
+
+def _duplicate_sources(
+    path: tuple[str | int, ...], home: RepositoryName, sources: list[Source]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """The same source twice in one alias, however written (`10.10`, `{tag: 10.10}`, a `ref:`
+    to the alias's own repository): the same tag, or the same digest, of the same repository.
+    It can only be a slip (the second was meant to be another image), and it would put one
+    image in the index twice."""
+    seen: dict[ImageReference, int] = {}
+    for i, source in enumerate(sources):
+        where = source.locate(home)
+        # A reference with a digest names the digest; its tag is only a reminder.
+        key = ImageReference(where.repository, "" if where.digest else where.tag, where.digest)
+        first = seen.setdefault(key, i)
+        if first == i:
+            continue
+        earlier = sources[first].label
+        yield (
+            (*path, "sources", i),
+            f"source {source.label!r} is listed twice (also sources[{first}])"
+            if source.label == earlier
+            else f"source {source.label!r} is sources[{first}] ({earlier!r}) again:"
+            f" both name {key}",
+        )
 
 
 def _track_problems(
@@ -421,15 +484,83 @@ def _field_name(loc: tuple[str | int, ...]) -> str:
     return text
 
 
+# Pydantic's messages name Python types ("Input should be a valid dictionary or instance of
+# Alias"); a user reads what the file should hold there instead, and what it holds.
+_SHAPES = {  # by model: what an entry of the file must be
+    "Alias": "a list of sources, or a mapping with `sources` or `track`",
+    "Source": "a tag, a digest, a reference, or a mapping with `tag`, `digest` or `ref`",
+    "Repository": "a mapping with `aliases`",
+    "RegistrySettings": "a mapping of registry settings (`insecure`, `endpoint`, `ca_file`, ...)",
+    "Defaults": "a mapping with `media_type` or `attestations`",
+}
+_MAPPINGS = {  # by field: what a mapping maps
+    "repositories": "a mapping of repositories to their aliases",
+    "registries": "a mapping of registry hosts to their settings",
+    "aliases": "a mapping of alias tags to their sources",
+    "annotations": "a mapping of annotation keys to text",
+}
+_SCALARS = {  # by pydantic error type
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "string_type": "text",
+    "path_type": "a file path",
+}
+
+
 def _describe(err: Any) -> str:
-    kind, message = str(err["type"]), str(err["msg"]).removeprefix("Value error, ")
+    kind, loc, ctx = str(err["type"]), err["loc"], err.get("ctx") or {}
+    field = loc[-1] if loc else ""
+    got = _shown(err.get("input"))
+    if kind in ("value_error", "assertion_error"):  # raised by this tool's own validators
+        return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "extra_forbidden":
-        return _unknown_field(str(err["loc"][-1]))
+        return _unknown_field(str(field))
     if kind == "missing":
         return "required field is missing"
-    if kind == "too_short" and err["loc"][-1] == "sources":
+    if kind == "too_short" and field == "sources":
         return "alias has no sources"
-    return message
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "greater_than":
+        return f"must be greater than {ctx.get('gt', 0):g}, got {got}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge', 0):g}, got {got}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the documented values')}, got {got}"
+    if kind in ("model_type", "model_attributes_type"):
+        expected = _SHAPES.get(str(ctx.get("class_name")), "a mapping")
+        hint = ""
+        if ctx.get("class_name") == "Alias" and isinstance(err.get("input"), str):
+            hint = f" (one source is written [{err['input']!r}])"
+        return f"expected {expected}, got {got}{hint}"
+    if kind == "dict_type":
+        return f"expected {_MAPPINGS.get(str(field), 'a mapping')}, got {got}"
+    if kind == "list_type":
+        return f"expected {'a list of sources' if field == 'sources' else 'a list'}, got {got}"
+    if kind in _SCALARS:
+        return f"expected {_SCALARS[kind]}, got {got}"
+    return f"invalid value: {got}"  # never pydantic's wording, whatever it adds later
+
+
+def _shown(value: Any) -> str:
+    """A value from the file as an error shows it: scalars as written, containers by kind."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = str(value)
+    if re.fullmatch(r"[-+]?[0-9][0-9._]*", text):
+        return text  # a number (kept as text by the loader) reads best unquoted
+    return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
 _KNOWN_FIELDS = sorted(

@@ -1,7 +1,10 @@
 """Desired: the index each alias should hold, computed from observed sources. Pure.
 
-Entries keep source order with platforms normalised; BuildKit attestation entries follow all
-runnable entries, in the order of the images they describe. The bytes are deterministic (fixed
+Entries keep source order, each with the platform its source declares (an image's config, or
+the entry of a source index), written as declared: `linux/arm64/v8` stays `v8`, as
+`docker manifest create` writes it. Platforms are normalised only to compare them (two sources
+for one platform are an error). BuildKit attestation entries follow all runnable entries, in
+the order of the images they describe. The bytes are deterministic (fixed
 key order, no whitespace variation), so the same config and sources always give one digest.
 """
 
@@ -17,7 +20,15 @@ from . import platforms
 from .config import AliasTarget
 from .errors import AliasError
 from .observe import ResolvedSource
-from .types import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Descriptor, Manifest, digest_of
+from .types import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    Descriptor,
+    Manifest,
+    Platform,
+    digest_of,
+)
 
 __all__ = ["DesiredEntry", "DesiredIndex", "build_index"]
 
@@ -63,29 +74,38 @@ def _flatten(sources: tuple[ResolvedSource, ...]) -> tuple[list[DesiredEntry], l
     attestations: list[DesiredEntry] = []
     for resolved in sources:
         for descriptor in resolved.entries:
-            entry = DesiredEntry(_normalised(descriptor), resolved.source.label, resolved.note)
+            _require_platform(descriptor)
+            entry = DesiredEntry(descriptor, resolved.source.label, resolved.note)
             (attestations if entry.attestation_of is not None else runnable).append(entry)
     return runnable, attestations
 
 
-def _normalised(descriptor: Descriptor) -> Descriptor:
+def _require_platform(descriptor: Descriptor) -> None:
     assert descriptor.platform is not None, "observe guarantees a platform on every entry"
-    platform = platforms.normalize(descriptor.platform)
-    return Descriptor(
-        descriptor.media_type, descriptor.digest, descriptor.size, platform, descriptor.annotations
-    )
 
 
 def _check_unique_platforms(runnable: list[DesiredEntry]) -> None:
-    seen: dict[str, str] = {}
+    """One image per platform, by meaning: `linux/arm64` and `linux/arm64/v8` are one."""
+    seen: dict[Platform, DesiredEntry] = {}
     for entry in runnable:
-        key = str(entry.descriptor.platform)
-        if key in seen:
+        assert entry.descriptor.platform is not None
+        key = platforms.normalize(entry.descriptor.platform)
+        first = seen.get(key)
+        if first is not None:
+            assert first.descriptor.platform is not None
+            both = _both(first.descriptor.platform, entry.descriptor.platform)
             raise AliasError(
-                f"sources {seen[key]!r} and {entry.source!r} both provide {key};"
+                f"sources {first.source!r} and {entry.source!r} both provide {both};"
                 " an alias can hold one image per platform"
             )
-        seen[key] = entry.source
+        seen[key] = entry
+
+
+def _both(first: Platform, second: Platform) -> str:
+    """The platform two sources share, and how each declares it when they differ."""
+    if first == second:
+        return str(first)
+    return f"{platforms.normalize(first)} (declared as {first} and {second})"
 
 
 def _check_unique_digests(entries: list[DesiredEntry]) -> None:

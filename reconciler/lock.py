@@ -14,15 +14,19 @@ from pathlib import Path
 
 from .errors import GuardError
 
-__all__ = ["run_lock"]
+__all__ = ["LockHeld", "run_lock"]
 
 _POLL_S = 0.1
+
+
+class LockHeld(GuardError):
+    """Another run holds the lock: this one did nothing."""
 
 
 @contextmanager
 def run_lock(path: Path, *, wait_s: float = 0.0) -> Iterator[None]:
     """Hold an exclusive lock on `path` for the block; wait up to `wait_s` seconds for it,
-    then raise GuardError naming the file."""
+    then raise LockHeld naming the file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -42,7 +46,7 @@ def _acquire(fd: int, path: Path, wait_s: float) -> None:
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise GuardError(
+                raise LockHeld(
                     f"another reconcile holds the lock {path}"
                     + (f" (waited {wait_s:g}s)" if wait_s else "")
                 ) from None

@@ -106,7 +106,7 @@ def image_platform(client: RegistryClient, repository: str, manifest: Manifest) 
 class Resolution:
     """What a machine of platform `host` pulls from a reference."""
 
-    host: Platform
+    host: Platform  # as asked for (`--platform linux/arm64/v8` stays v8)
     accepts: tuple[Platform, ...]  # what that machine accepts, most preferred first
     index: bool  # the reference is an index; otherwise `entries` is the image itself
     entries: tuple[Descriptor, ...]
@@ -114,8 +114,8 @@ class Resolution:
 
 
 def resolve(host: Platform, entries: Sequence[Descriptor], *, index: bool = True) -> Resolution:
-    """containerd's choice among `entries` for `host` (see `platforms.select`)."""
-    host = platforms.normalize(host)
+    """containerd's choice among `entries` for `host` (see `platforms.select`, which compares
+    normalised platforms); `host` is kept as asked for, to be shown that way."""
     accepts = tuple(platforms.candidates(host))
     return Resolution(host, accepts, index, tuple(entries), platforms.select(host, entries))
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from .apply import Report
 from .errors import ReconcileError
 from .plan import Action
+from .runerror import RunError
 
 __all__ = ["RunMetrics", "render_metrics", "write_metrics"]
 
@@ -33,10 +34,16 @@ class RunMetrics:
     labels: Mapping[str, str] = field(default_factory=dict)
     # registry host -> the fewest pulls left it reported (`ratelimit-remaining`) in the run
     ratelimit_remaining: Mapping[str, int] = field(default_factory=dict)
+    error: RunError | None = None  # why the run failed as a whole (`report` may still be set)
 
     @property
     def success(self) -> bool:
-        return self.report is not None and not self.report.has_failures
+        return self.error is None and self.report is not None and not self.report.has_failures
+
+    @property
+    def refused(self) -> bool:
+        """`--max-changes` refused the plan: `report` is the plan, none of it applied."""
+        return self.error is not None and self.error.kind == "max_changes"
 
     @property
     def errors(self) -> int:
@@ -49,10 +56,17 @@ class RunMetrics:
 
 _HELP = {
     "reconcile_last_run_timestamp_seconds": "When the last run finished (Unix time).",
-    "reconcile_last_run_success": "1 when the last run had no error and no conflict, else 0.",
+    "reconcile_last_run_success": (
+        "1 when the last run had no error and no conflict and was neither stopped nor refused,"
+        " else 0."
+    ),
     "reconcile_last_run_duration_seconds": "How long the last run took, in seconds.",
     "reconcile_last_run_dry_run": "1 when the last run only planned (--dry-run), else 0.",
     "reconcile_last_run_aliases": "Aliases of the last run by action (after apply: the outcome).",
+    "reconcile_refused": "1 when --max-changes refused the last run's plan (nothing written).",
+    "reconcile_last_run_planned": (
+        "Aliases by action of the plan --max-changes refused; only after a refusal."
+    ),
     "reconcile_last_run_errors": (
         "Aliases in error or conflict in the last run; 1 when it stopped before planning"
         " (config, credentials)."
@@ -66,13 +80,18 @@ _HELP = {
 
 def render_metrics(run: RunMetrics) -> str:
     """The exposition text: one gauge per fact, `reconcile_last_run_aliases` by action."""
-    summary = run.report.summary() if run.report else {a.value: 0 for a in Action}
+    nothing = {a.value: 0 for a in Action}
+    planned = run.report.summary() if run.report else nothing
+    # A refused plan was not applied: its counts go under their own name, never as outcomes.
+    summary, refused = (nothing, planned) if run.refused else (planned, {})
     samples: dict[str, list[tuple[dict[str, str], str]]] = {
         "reconcile_last_run_timestamp_seconds": [({}, f"{run.finished_at:.3f}")],
         "reconcile_last_run_success": [({}, str(int(run.success)))],
         "reconcile_last_run_duration_seconds": [({}, f"{run.duration_s:.3f}")],
         "reconcile_last_run_dry_run": [({}, str(int(run.dry_run)))],
         "reconcile_last_run_aliases": [({"action": a}, str(n)) for a, n in summary.items()],
+        "reconcile_refused": [({}, str(int(run.refused)))],
+        "reconcile_last_run_planned": [({"action": a}, str(n)) for a, n in refused.items()],
         "reconcile_last_run_errors": [({}, str(run.errors))],
         "reconcile_registry_ratelimit_remaining": [
             ({"registry": host}, str(n)) for host, n in sorted(run.ratelimit_remaining.items())

@@ -21,6 +21,7 @@ __all__ = [
     "parse_ecr_host",
     "parse_reference",
     "parse_repository",
+    "reference_text",
     "split_reference",
 ]
 
@@ -46,6 +47,12 @@ class RepositoryName:
 
     def __str__(self) -> str:
         return f"{self.registry}/{self.name}"
+
+
+def reference_text(repository: str | RepositoryName, ref: str) -> str:
+    """A repository and a tag or digest as docker writes them, for every message that names
+    one: `app:1.0` for a tag, `app@sha256:...` for a digest."""
+    return f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
 
 
 def canonical_host(host: str) -> str:
@@ -101,9 +108,8 @@ class ImageReference:
         return self.digest or self.tag
 
     def __str__(self) -> str:
-        text = str(self.repository)
-        text += f":{self.tag}" if self.tag else ""
-        return text + (f"@{self.digest}" if self.digest else "")
+        text = reference_text(self.repository, self.tag) if self.tag else str(self.repository)
+        return reference_text(text, self.digest) if self.digest else text
 
 
 def split_reference(text: str) -> tuple[RepositoryName, str, str]:

@@ -31,6 +31,7 @@ __all__ = [
     "ResolvedSource",
     "observe",
     "observe_alias",
+    "resolve_sources",
     "resolve_track",
 ]
 
@@ -108,9 +109,11 @@ def observe(
     *,
     concurrency: int = 16,
     stop: threading.Event | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> list[ObservedAlias]:
     """Observe every alias, `concurrency` at a time; results keep the order of `targets`.
-    Aliases not yet started when `stop` is set are reported as interrupted."""
+    Aliases not yet started when `stop` is set are reported as interrupted. `on_done` is
+    called (from a worker thread) after each alias read, failed or not: the progress line."""
     stop = stop or threading.Event()
     prepare_reads(targets, client_for)
 
@@ -119,7 +122,10 @@ def observe(
             return ObservedAlias(
                 target, error=Interrupted(f"{target.name}: stopped before reading")
             )
-        return observe_alias(target, client_for)
+        observed = observe_alias(target, client_for)
+        if on_done is not None:
+            on_done()
+        return observed
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         return list(pool.map(one, targets))
@@ -184,7 +190,7 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
         sources = (
             resolve_track(client, target)
             if target.track is not None
-            else tuple(resolve_source(client_for, target, s) for s in target.sources)
+            else resolve_sources(client_for, target)
         )
         copies = find_copies(client, client_for, target, live, sources)
     except ReconcileError as exc:
@@ -240,6 +246,24 @@ def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -
     return ResolvedSource(source, resolved.descriptor, resolved.entries, origin)
 
 
+def resolve_sources(client_for: ClientFor, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+    """Every listed source, in order. A missing source does not stop the others from being
+    asked: all the missing ones make one error, so that a file is fixed in one go. Any other
+    failure (authentication, transport, ...) stops at once: it would only repeat."""
+    resolved: list[ResolvedSource] = []
+    missing: list[NotFoundError] = []
+    for source in target.sources:
+        try:
+            resolved.append(resolve_source(client_for, target, source))
+        except NotFoundError as exc:
+            missing.append(exc)
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:  # each message names its source and where it was looked for
+        raise NotFoundError(missing[0].registry, "; ".join(exc.message for exc in missing))
+    return tuple(resolved)
+
+
 def resolve_track(client: RegistryClient, target: AliasTarget) -> tuple[ResolvedSource, ...]:
     """A floating alias: for each platform, the newest tag matching `track` that provides it.
 
@@ -268,7 +292,7 @@ def resolve_track(client: RegistryClient, target: AliasTarget) -> tuple[Resolved
             f" holds an image ({len(tags)} tags, {len(matching)} matching)"
         )
     return tuple(
-        replace(found[p.tag], entries=p.entries, note=tracking.describe(track, p.platforms))
+        replace(found[p.tag], entries=p.entries, note=tracking.describe(track, p.shown))
         for p in picks
     )
 

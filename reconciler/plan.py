@@ -3,7 +3,12 @@
 Two indexes are the same alias when a client would see the same thing: the same image digest for
 each normalised platform, the same attestations, the same annotations, and the same media type
 when the config pins one. So an index written by `docker manifest push` (other whitespace, arm64
-spelled `arm64/v8`) with the right children is in sync and is left alone.
+spelled `arm64/v8`), or by an earlier version of this tool (arm64 without its `v8`), with the
+right children is in sync and is left alone.
+
+Changes name platforms as the index holds them (`linux/arm64/v8`), in the order the index holds
+them (source order; what only the live index has comes after); platforms are normalised only
+to match live entries with desired ones.
 """
 
 from __future__ import annotations
@@ -138,14 +143,15 @@ def _plan(observed: ObservedAlias, force: bool) -> AliasPlan:
         return AliasPlan(target, Action.CREATE, desired, live, changes)
     if live.kind != "index":
         return _foreign(target, desired, live, force)
-    changes = _diff(_view(live.entries, live, target), _desired_view(desired, target), desired)
+    live_view = _view(live.entries, live, target)
+    changes = _diff(live_view, _desired_view(desired, target), desired, live.entries)
     action = Action.UPDATE if changes else Action.NOOP
     return AliasPlan(target, action, desired, live, changes)
 
 
 def _foreign(target: AliasTarget, desired: DesiredIndex, live: LiveTag, force: bool) -> AliasPlan:
-    """The tag holds something that is not an index: someone else's image. Never overwrite it
-    silently; `--force` turns the conflict into an update."""
+    """The tag holds something that is not an index: someone else's image, or an artifact.
+    Never overwrite it silently; `--force` turns the conflict into an update."""
     assert live.descriptor is not None
     held = f"{live.descriptor.media_type} {live.descriptor.digest}"
     replace = Change("change", "tag", target.tag, live.descriptor.digest, desired.manifest.digest)
@@ -153,7 +159,8 @@ def _foreign(target: AliasTarget, desired: DesiredIndex, live: LiveTag, force: b
         fresh = _diff(_view((), None, target), _desired_view(desired, target), desired)
         changes = (replace, *fresh)
         return AliasPlan(target, Action.UPDATE, desired, live, changes, f"replacing {held}")
-    message = f"tag holds a single image, not an index ({held}); use --force to replace it"
+    what = "a single image" if live.kind == "image" else "something that is not an image"
+    message = f"tag holds {what}, not an index ({held}); use --force to replace it"
     return AliasPlan(target, Action.CONFLICT, desired, live, message=message)
 
 
@@ -198,9 +205,41 @@ def _attestation_keys(entries: Sequence[Descriptor]) -> list[tuple[str, str]]:
 
 
 def _platform_key(entry: Descriptor) -> str:
+    """The comparison key: the normalised platform (`linux/arm64/v8` is `linux/arm64`)."""
     if entry.platform is None:
         return "(no platform)"
     return str(platforms.normalize(entry.platform))
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """For each comparison key: how the index shows that platform, and where it stands."""
+
+    labels: Mapping[str, str]
+    positions: Mapping[str, int]
+
+    @classmethod
+    def of(cls, desired: Sequence[Descriptor], live: Sequence[Descriptor]) -> _Layout:
+        """Desired entries first, in index order, then those only the live index has."""
+        labels: dict[str, str] = {}
+        positions: dict[str, int] = {}
+        for entry in (*desired, *live):
+            if entry.attestation_of is None:
+                key = _platform_key(entry)
+                labels.setdefault(key, str(entry.platform) if entry.platform else key)
+                positions.setdefault(key, len(positions))
+        return cls(labels, positions)
+
+    def shown(self, change: Change) -> Change:
+        if change.field not in ("platform", "attestation"):
+            return change
+        return replace(change, subject=self.labels.get(change.subject, change.subject))
+
+    def rank(self, change: Change) -> tuple[str, int, str, str]:
+        position = self.positions.get(change.subject, len(self.positions))
+        if change.field not in ("platform", "attestation"):
+            position = 0  # annotations and the rest: by name
+        return (change.field, position, change.subject, change.kind)
 
 
 def _by_key(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -217,10 +256,13 @@ def _by_key(pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def _diff(
-    live: Mapping[str, Any], desired: Mapping[str, Any], index: DesiredIndex
+    live: Mapping[str, Any],
+    desired: Mapping[str, Any],
+    index: DesiredIndex,
+    live_entries: Sequence[Descriptor] = (),
 ) -> tuple[Change, ...]:
     """Structural diff of two views (DeepDiff finds where they differ); one Change per
-    differing key, in a stable order."""
+    differing key, platforms in index order and named as the index holds them."""
     if live == desired:  # the steady state: equal views need no structural diff
         return ()
     from deepdiff import DeepDiff  # imported on first drift: a steady-state run skips its cost
@@ -233,7 +275,8 @@ def _diff(
         for level in levels
         for change in _changes_at(level.path(output_format="list"), live, desired, sources)
     ]
-    return tuple(sorted(changes, key=lambda c: (c.field, c.subject, c.kind)))
+    layout = _Layout.of([e.descriptor for e in index.entries], live_entries)
+    return tuple(layout.shown(c) for c in sorted(changes, key=layout.rank))
 
 
 def _changes_at(

@@ -1,8 +1,14 @@
-"""Platform normalisation and client-side matching, following containerd's rules.
+"""Platform spelling, normalisation and client-side matching, following containerd's rules.
 
-Two spellings of one platform (`linux/aarch64`, `linux/arm64/v8`) must compare equal, so every
-comparison and de-duplication in this project goes through `normalize` first. `select` answers
-"which entry of this index would a machine of platform P pull".
+Three things, kept apart:
+- what an index holds: a platform as the image's config declares it (or as the source index
+  lists it), written unchanged, as `docker manifest create`, buildah and buildx write it;
+- `canonical`: how a platform typed by a person (manifests.yaml `platform:`, `--platform`) is
+  written: the usual names (`aarch64` is `arm64`, `x86_64` is `amd64`), a variant given kept;
+- `normalize`: the comparison key. Two spellings of one platform (`linux/arm64`,
+  `linux/arm64/v8`, `linux/aarch64`) must compare equal, so every comparison and
+  de-duplication goes through it, and nothing normalised is ever written.
+`select` answers "which entry of this index would a machine of platform P pull".
 """
 
 from __future__ import annotations
@@ -11,7 +17,16 @@ from collections.abc import Iterable, Sequence
 
 from .types import Descriptor, Platform
 
-__all__ = ["UNKNOWN", "candidates", "is_unknown", "normalize", "parse", "select"]
+__all__ = [
+    "UNKNOWN",
+    "candidates",
+    "canonical",
+    "is_unknown",
+    "normalize",
+    "parse",
+    "same",
+    "select",
+]
 
 UNKNOWN = Platform("unknown", "unknown")
 
@@ -29,12 +44,40 @@ _BASELINE_VARIANTS = {"amd64": {"v1"}, "arm64": {"v8", "8", "v8.0"}}
 
 
 def parse(text: str) -> Platform:
-    """Parse `os/arch[/variant]` (as written in configs and on command lines), normalised."""
+    """Parse `os/arch[/variant]` (as written in configs and on command lines), in canonical
+    spelling: `linux/aarch64` is `linux/arm64`, `linux/arm64/v8` keeps its variant."""
     parts = text.strip().split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise ValueError(f"invalid platform {text!r}: expected os/arch[/variant]")
     variant = parts[2] if len(parts) == 3 else ""
-    return normalize(Platform(os=parts[0], architecture=parts[1], variant=variant))
+    return canonical(Platform(os=parts[0], architecture=parts[1], variant=variant))
+
+
+def canonical(platform: Platform) -> Platform:
+    """The usual spelling of a platform, meaning unchanged: lower case, `aarch64` as `arm64`,
+    `armhf` as `arm/v7`, a bare arm variant number as `v7`. Unlike `normalize`, a variant that
+    is given is kept, the baseline ones (`arm64/v8`, `amd64/v1`) included; idempotent."""
+    os_name = platform.os.lower()
+    os_name = _OS_ALIASES.get(os_name, os_name)
+    arch = platform.architecture.lower()
+    variant = platform.variant.lower()
+    if arch in _ARCH_ALIASES:
+        arch, implied = _ARCH_ALIASES[arch]
+        variant = variant or implied
+    return Platform(
+        os_name, arch, _v_prefixed(arch, variant), platform.os_version, platform.os_features
+    )
+
+
+def _v_prefixed(arch: str, variant: str) -> str:
+    """arm variants are versions: `7` is spelled `v7`."""
+    return f"v{variant}" if arch in ("arm", "arm64") and variant.isdigit() else variant
+
+
+def same(a: Platform, b: Platform) -> bool:
+    """Whether two platforms mean the same machine (normalised os, architecture, variant, and
+    the same os.version and os.features)."""
+    return normalize(a) == normalize(b)
 
 
 def normalize(platform: Platform) -> Platform:
@@ -50,7 +93,9 @@ def normalize(platform: Platform) -> Platform:
         variant = ""
     if arch == "arm":
         variant = _arm_variant(variant)
-    return Platform(os_name, arch, variant, platform.os_version, platform.os_features)
+    return Platform(
+        os_name, arch, _v_prefixed(arch, variant), platform.os_version, platform.os_features
+    )
 
 
 def _arm_variant(variant: str) -> str:

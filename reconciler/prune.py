@@ -1,4 +1,7 @@
-"""Prune: find alias tags this tool wrote that the file no longer declares. Read-only.
+"""Prune: find alias tags this tool wrote that the file no longer declares, and delete them.
+
+`find_orphans` only reads (it is part of the plan, `--dry-run` included); `delete_alias` is the
+one write here, and only `apply` calls it, for each planned `delete`.
 
 How the tool recognises its own aliases: in a repository with `prune: true`, every index it
 writes carries the annotation `vnd.reconciler.alias: <tag>`. A tag is pruned only when it
@@ -7,10 +10,12 @@ holds an index whose annotation names that very tag, so an index someone re-tagg
 an OCI image index, so aliases in such repositories are written as OCI indexes (a Docker
 manifest list cannot carry them; `media_type: docker` with `prune: true` is a config error).
 
-Deleting: ECR deletes the tag alone (BatchDeleteImage by tag). Other registries are asked to
-delete the tag (OCI distribution 1.1); one that only deletes by digest (the reference
-registry) removes every tag of that digest, so such a delete happens only when no other tag
-points at the same index, and is otherwise reported as a conflict.
+Deleting: on ECR, BatchDeleteImage by tag removes the tag alone, so other tags of the same
+index keep it (no conflict there); when the alias tag was the index's last tag, ECR deletes
+the index itself (never the images it lists). Other registries are asked to delete the tag
+(OCI distribution 1.1); one that only deletes by digest (the reference registry) removes every
+tag of that digest, so such a delete happens only when no other tag points at the same index,
+and is otherwise reported as a conflict.
 """
 
 from __future__ import annotations

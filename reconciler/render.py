@@ -18,6 +18,7 @@ from .apply import Outcome, Report
 from .desired import DesiredIndex
 from .observe import Copy
 from .plan import Action, Change
+from .runerror import RunError
 from .types import DOCKER_LIST, OCI_INDEX
 
 __all__ = [
@@ -215,11 +216,14 @@ def summary_text(report: Report, *, color: bool = False) -> str:
     )
 
 
-def render_json(report: Report) -> str:
-    """The `--output json` document, `schema_version` 1 (see `reconcile schema report`)."""
+def render_json(report: Report, error: RunError | None = None) -> str:
+    """The `--output json` document, `schema_version` 1 (see `reconcile schema report`).
+    `error` says why the run failed as a whole (`null` when it did not); a run that stopped
+    before planning passes an empty report."""
     doc = {
         "schema_version": JSON_SCHEMA_VERSION,
         "dry_run": report.dry_run,
+        "error": None if error is None else {"kind": error.kind, "message": error.message},
         "aliases": [_alias_json(o) for o in report.outcomes],
         "summary": report.summary(),
     }

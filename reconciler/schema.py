@@ -3,7 +3,7 @@
 
 The config schema is generated from the pydantic models in `config.py`, so a field added there
 appears here with its description, then completed with what pydantic cannot see: the shorthand
-forms (an alias as a bare list of sources, a source as a bare tag or digest), the tag,
+forms (an alias as a bare list of sources, a source as a bare tag, digest or reference), the tag,
 repository and digest grammars, and the highest config version this tool reads. YAML editors
 read `10.10` as a number where this tool reads the tag "10.10", so tags may be numbers here.
 
@@ -19,6 +19,7 @@ from typing import Any
 from .config import CONFIG_VERSION, Config
 from .names import COMPONENT_PATTERN, TAG_PATTERN
 from .render import JSON_SCHEMA_VERSION
+from .runerror import DESCRIPTIONS, ERROR_KINDS
 from .types import DIGEST_PATTERN
 
 __all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
@@ -37,6 +38,17 @@ _SOURCE_STRING = {
     "type": "string",
     "pattern": rf"^(?:{TAG_PATTERN[1:-1]}|{DIGEST_PATTERN[1:-1]})$",
     "description": "a tag, or a digest (sha256:...), in the alias's repository",
+}
+# `[registry/]repository` with a tag, a digest or both, as a `ref:` source is written.
+_REFERENCE_PATTERN = (
+    rf"^{REPOSITORY_PATTERN[1:-1]}"
+    rf"(?::{TAG_PATTERN[1:-1]}(?:@{DIGEST_PATTERN[1:-1]})?|@{DIGEST_PATTERN[1:-1]})$"
+)
+_REFERENCE_STRING = {
+    "type": "string",
+    # Written as a bare string, a reference has a '/' or an '@' (else it is read as a tag).
+    "allOf": [{"pattern": _REFERENCE_PATTERN}, {"pattern": "[/@]"}],
+    "description": "[registry/]repository:tag or @digest: an image in another repository",
 }
 _NUMBER_TAG = {"type": "number", "description": "an unquoted number, read as the tag it spells"}
 
@@ -84,15 +96,18 @@ def _patch_source(source: dict[str, Any] | None) -> None:
         props["tag"]["anyOf"] = [_TAG_STRING, _NUMBER_TAG]
     if "digest" in props:
         props["digest"]["anyOf"] = [{"type": "string", "pattern": DIGEST_PATTERN}]
+    if "ref" in props:
+        props["ref"]["anyOf"] = [{"type": "string", "pattern": _REFERENCE_PATTERN}]
     if "platform" in props:
         props["platform"]["anyOf"] = [{"type": "string", "pattern": _PLATFORM_PATTERN}]
         props["platform"]["examples"] = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
-    source["oneOf"] = [{"required": ["tag"]}, {"required": ["digest"]}]
+    source["oneOf"] = [{"required": [name]} for name in ("tag", "digest", "ref")]
     object_form = {k: v for k, v in source.items() if k != "description"}
     source.clear()
     source.update(
-        description="A source: a tag or digest, or {tag|digest, platform} to set its platform.",
-        anyOf=[_SOURCE_STRING, _NUMBER_TAG, object_form],
+        description="A source: a tag, a digest or a reference to another repository, or"
+        " {tag|digest|ref, platform} to set its platform.",
+        anyOf=[_SOURCE_STRING, _REFERENCE_STRING, _NUMBER_TAG, object_form],
     )
 
 
@@ -173,10 +188,19 @@ def report_schema() -> dict[str, Any]:
         **_object(
             schema_version={"const": JSON_SCHEMA_VERSION},
             dry_run={"type": "boolean"},
+            error=_run_error(),
             aliases={"type": "array", "items": alias},
             summary=summary,
         ),
     }
+
+
+def _run_error() -> dict[str, Any]:
+    """`null` when the run itself did not fail (aliases may still have), else why it failed."""
+    kinds = [{"const": kind, "description": DESCRIPTIONS[kind]} for kind in ERROR_KINDS]
+    error = _object(kind={"oneOf": kinds}, message={"type": "string"})
+    error["description"] = "Why the run failed as a whole; exit status 1 (130 on a second SIGINT)."
+    return {"anyOf": [{"type": "null"}, error]}
 
 
 def _object(**properties: Any) -> dict[str, Any]:

@@ -126,7 +126,8 @@ class Pick:
 
     tag: str
     entries: tuple[Descriptor, ...]
-    platforms: tuple[str, ...]  # normalised, as `linux/arm64`
+    platforms: tuple[str, ...]  # normalised, as `linux/arm64`: what picks are keyed by
+    shown: tuple[str, ...] = ()  # the same, as the entries declare them (`linux/arm64/v8`)
 
 
 def pick(newest_first: Sequence[tuple[str, Sequence[Descriptor]]]) -> list[Pick]:
@@ -146,12 +147,14 @@ def pick(newest_first: Sequence[tuple[str, Sequence[Descriptor]]]) -> list[Pick]
         ]
         names = tuple(sorted({_platform(e) for e in won}))
         taken.update(names)
-        picks.append(Pick(tag, (*won, *attached), names))
+        shown = tuple(str(e.platform) for e in sorted(won, key=_platform))
+        picks.append(Pick(tag, (*won, *attached), names, shown))
     return sorted(picks, key=lambda p: p.platforms)
 
 
 def describe(track: Track, platform_names: Sequence[str]) -> str:
-    """Why a tag was picked, for the plan: `newest of 10.* for linux/arm64`."""
+    """Why a tag was picked, for the plan: `newest of 10.* for linux/arm64/v8` (platforms as
+    the images declare them)."""
     how = "" if track.scheme == "glob" else f" ({track.scheme})"
     if track.prereleases:
         how = f" ({track.scheme}, pre-releases included)"

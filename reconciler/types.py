@@ -1,6 +1,10 @@
-"""Value types with no I/O: media types, digests, platforms, descriptors, manifests, references.
+"""Value types with no I/O: media types, digests, platforms, descriptors and manifests (image
+references are in names.py and refs.py).
 
-Everything here is immutable so stages can share values across threads without copies.
+The types are frozen dataclasses so that stages can share values across threads without
+copies. What they hold is read, never changed: `Manifest.json` is parsed once and the same
+dict is handed to every reader, and a `Descriptor`'s annotations are whatever mapping it was
+built with.
 """
 
 from __future__ import annotations

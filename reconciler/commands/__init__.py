@@ -4,9 +4,12 @@
 - `validate`: check config files offline;
 - `inspect`: show the manifest at a reference;
 - `resolve`: which child a machine of a platform pulls;
+- `import`: the manifests.yaml entries that reproduce existing indexes (module `import_`);
 - `schema`: JSON Schemas of the config and of the JSON report.
 
-Each returns an exit code; none of them parses arguments or decides colours or terminals.
+`remote` holds what `inspect`, `resolve` and `import` share: registry settings from `-f FILE`
+or `./manifests.yaml`, and a client for the reference's registry. Each command returns an exit
+code; none of them parses arguments or decides colours or terminals.
 """
 
 from __future__ import annotations

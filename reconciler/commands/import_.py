@@ -134,7 +134,7 @@ def _adopt(client_for: ClientFor, ref: ImageReference, tags: list[TagInfo]) -> _
     client: RegistryClient = client_for(ref.repository.registry)
     manifest = client.manifest_at(ref.repository.name, ref.ref)
     if manifest is None:
-        raise ReconcileError(f"{ref.repository}:{ref.ref} not found")
+        raise ReconcileError(f"{ref} not found")  # as written: REPOSITORY:TAG[@DIGEST]
     if not is_index(manifest):
         raise ReconcileError("a single image, not an index: nothing to adopt (make it a source)")
     entries = entries_of(manifest, client.host)  # first: it checks the body is JSON
@@ -207,8 +207,10 @@ def _override(
     platform: Platform,
     overrides: dict[str, str],
 ) -> None:
-    want, got = platforms.normalize(platform), entry.descriptor.platform
-    if want == got:
+    # Spelling aside (the index may say arm64/v8 where the config says arm64): same meaning,
+    # nothing to override; a different platform is written as the index holds it.
+    want, got = platforms.canonical(platform), entry.descriptor.platform
+    if got is not None and platforms.same(want, got):
         return
     choice = _covering(adoption, entry.descriptor.digest)
     if choice is None or choice.is_index or want.os_version or want.os_features:

@@ -25,7 +25,8 @@ DEFAULT_CONFIG = Path("manifests.yaml")
 
 def registry_config(file: Path | None, host: str, *, insecure: bool = False) -> Config:
     """Registry settings (insecure, endpoint, CA, ...) from `file`, else from ./manifests.yaml
-    when it exists and is valid, else defaults; `insecure` marks `host` plain HTTP on top."""
+    when it exists, holds something and is valid (a file of `registries:` alone is), else
+    defaults; `insecure` marks `host` plain HTTP on top."""
     cfg = config.load(file) if file is not None else _default_config()
     if insecure:
         settings = cfg.registry(host).model_copy(update={"insecure": True})
@@ -34,12 +35,15 @@ def registry_config(file: Path | None, host: str, *, insecure: bool = False) -> 
 
 
 def _default_config() -> Config:
+    """An empty ./manifests.yaml counts as absent, without a warning: `reconcile import REF >
+    manifests.yaml` has the shell empty it before the command reads it."""
+    found = None
     if DEFAULT_CONFIG.is_file():
         try:
-            return config.load(DEFAULT_CONFIG)
+            found = config.load_unless_empty(DEFAULT_CONFIG)
         except ConfigError as exc:
             log.warning("ignoring %s, using default registry settings: %s", DEFAULT_CONFIG, exc)
-    return Config.model_validate({"repositories": {}})
+    return found or Config()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from typing import Any, Literal, TextIO
 
 from .. import platforms
 from ..lookup import Resolution, entries_of, image_platform, is_index, resolve
-from ..names import ImageReference
+from ..names import ImageReference, reference_text
 from ..render import index_label, short
 from ..types import Descriptor, Platform
 from . import EXIT_FAILED, EXIT_OK
@@ -100,7 +100,7 @@ def _entry_json(entry: Descriptor) -> dict[str, Any]:
 
 
 def _pull(reference: ImageReference, entry: Descriptor) -> str:
-    return f"{reference.repository}@{entry.digest}"
+    return reference_text(reference.repository, entry.digest)
 
 
 def _platform(entry: Descriptor) -> str:

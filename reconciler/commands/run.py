@@ -1,7 +1,8 @@
 """The main command: load -> select -> observe -> plan -> (apply | show) -> render.
 
-Output goes to stdout in the chosen format; logs, progress and errors go to stderr; with
-`metrics_file`, every run (a failed one too) leaves Prometheus metrics behind.
+Output goes to stdout in the chosen format; logs, progress and errors go to stderr. Every run
+(a failed one too) prints one document under `--output json`, whose `error` says why the run
+failed as a whole, and with `metrics_file` leaves Prometheus metrics behind.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -17,9 +19,9 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from .. import config
-from ..apply import Report, apply, check_max_changes, dry_run
-from ..errors import ReconcileError
-from ..lock import run_lock
+from ..apply import Outcome, Report, apply, check_max_changes, dry_run
+from ..errors import ConfigError, CredentialsError, GuardError, ReconcileError
+from ..lock import LockHeld, run_lock
 from ..markdown import render_markdown
 from ..metrics import RunMetrics, render_metrics, write_metrics
 from ..observe import observe
@@ -29,10 +31,11 @@ from ..prune import find_orphans
 from ..registry import Cache, PullLimits, Registries
 from ..registry.cache import default_cache_dir
 from ..render import render_json, render_text, summary_text
-from ..selection import Pattern, Shard, select
-from . import EXIT_CHANGES, EXIT_FAILED, EXIT_OK
+from ..runerror import ErrorKind, RunError
+from ..selection import Pattern, SelectionError, Shard, select
+from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
-__all__ = ["OutputFormat", "RunOptions", "exit_code", "reconcile", "run"]
+__all__ = ["OutputFormat", "Refused", "RunOptions", "Stop", "exit_code", "reconcile", "run"]
 
 log = logging.getLogger("reconciler.run")
 OutputFormat = Literal["text", "json", "markdown"]
@@ -60,31 +63,86 @@ class RunOptions:
 
 
 def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progress) -> int:
-    """The whole command; returns the exit code."""
+    """The whole command; returns the exit code. Whatever happens past argument parsing,
+    `--output json` prints one document, its `error` saying why the run failed as a whole."""
     clock = time.monotonic()
-    stop = threading.Event()
+    stop = Stop()
     limits = PullLimits()
-    try:
-        with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
-            report: Report | None = reconcile(options, progress, stop, limits)
-    except ReconcileError as exc:
-        print(f"reconcile: error: {exc}", file=stderr)
-        report = None
+    report, error = _attempt(options, progress, stop, limits, stderr)
     if stop.is_set():
         print("reconcile: stopped early; aliases not read or written are listed", file=stderr)
-    if report is not None:
-        stdout.write(render(report, options))
-        stdout.flush()
+    error = error or stop.cause
+    stdout.write(render(report, options, error))
+    stdout.flush()
     duration = time.monotonic() - clock
-    _log_finish(report, duration)
+    _log_finish(report, error, duration)
     for line in limits.described():
         log.info("%s after this run", line)
     wrote = options.metrics_file is None or _write_metrics(
-        options, report, duration, stderr, limits
+        options, report, error, duration, stderr, limits
     )
-    if report is None or not wrote:
+    if error == _AT_ONCE:
+        return EXIT_INTERRUPTED
+    if error is not None or report is None or not wrote:
         return EXIT_FAILED
     return exit_code(report, detailed=options.detailed_exitcode)
+
+
+# A second SIGINT (the first only sets the stop flag) stops the run where it is.
+_AT_ONCE = RunError("interrupted", "interrupted: stopped at once")
+
+
+def _attempt(
+    options: RunOptions, progress: Progress, stop: Stop, limits: PullLimits, stderr: TextIO
+) -> tuple[Report | None, RunError | None]:
+    """The run, and why it failed as a whole (said on stderr too); a refused plan is
+    returned as the report."""
+    try:
+        with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
+            return reconcile(options, progress, stop, limits), None
+    except Refused as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return exc.report, RunError("max_changes", str(exc))
+    except ReconcileError as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return None, RunError(_kind(exc), str(exc))
+    except KeyboardInterrupt:
+        print("reconcile: interrupted", file=stderr)
+        return None, _AT_ONCE
+    except Exception as exc:  # a bug: the report still says so, and stderr has the details
+        message = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=stderr)
+        print(f"reconcile: internal error: {message}", file=stderr)
+        return None, RunError("internal", message)
+
+
+def _kind(exc: ReconcileError) -> ErrorKind:
+    if isinstance(exc, LockHeld):
+        return "lock"
+    if isinstance(exc, ConfigError | SelectionError | CredentialsError):
+        return "config"
+    return "internal"  # every other failure is an alias's, reported with it
+
+
+class Refused(GuardError):
+    """`--max-changes` refused the plan; `report` is that plan, none of it applied."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Stop(threading.Event):
+    """The stop flag of a run (no new read or write once set), and why it was first set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cause: RunError | None = None
+
+    def because(self, cause: RunError) -> None:
+        if self.cause is None:  # a timeout then a signal: the timeout stopped the run
+            self.cause = cause
+        self.set()
 
 
 def reconcile(
@@ -103,22 +161,36 @@ def reconcile(
     with Registries(
         cfg, max_connections=options.concurrency, cache=_cache(options), pull_limits=limits
     ) as registries:
-        with progress.stage(f"reading {_aliases(len(targets))}"):
+        with progress.stage("reading aliases", total=len(targets)) as reading:
             observed = observe(
-                targets, registries.client, concurrency=options.concurrency, stop=stop
+                targets,
+                registries.client,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_done=reading.advance,
             )
         orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
         plan = make_plan(observed, force=options.force, orphans=orphans)
         if options.dry_run:
             return dry_run(plan)
-        check_max_changes(plan, options.max_changes)
+        try:
+            check_max_changes(plan, options.max_changes)
+        except GuardError as exc:
+            refused = Report(tuple(Outcome(alias) for alias in plan.aliases), dry_run=False)
+            raise Refused(str(exc), refused) from None
         writes = sum(1 for alias in plan.aliases if alias.writes)
-        with progress.stage(f"writing {_aliases(writes)}"):
-            return apply(plan, registries.client, concurrency=options.concurrency, stop=stop)
+        with progress.stage("writing aliases", total=writes) as writing:
+            return apply(
+                plan,
+                registries.client,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_done=writing.advance,
+            )
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def stop_on_signals(stop: Stop) -> Iterator[None]:
     """SIGINT/SIGTERM set `stop`: no new write starts, writes in flight finish, and the
     report says what was and was not done. A second signal is handled the default way."""
     if threading.current_thread() is not threading.main_thread():
@@ -127,10 +199,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handle(signum: int, _frame: object) -> None:
-        log.warning(
-            "%s: finishing writes in flight, starting no new ones", signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        log.warning("%s: finishing writes in flight, starting no new ones", name)
+        stop.because(
+            RunError("interrupted", f"stopped by {name}: no read or write started after it")
         )
-        stop.set()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -144,12 +217,15 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 @contextmanager
-def stop_after(seconds: float | None, stop: threading.Event) -> Iterator[None]:
+def stop_after(seconds: float | None, stop: Stop) -> Iterator[None]:
     """`--timeout`: after `seconds`, behave as if interrupted."""
     if seconds is None:
         yield
         return
-    timer = threading.Timer(seconds, stop.set)
+    cause = RunError(
+        "timeout", f"--timeout {seconds:g}s reached: no read or write started after it"
+    )
+    timer = threading.Timer(seconds, stop.because, [cause])
     timer.daemon = True
     timer.start()
     try:
@@ -170,20 +246,25 @@ def _cache(options: RunOptions) -> Cache:
     return Cache(options.cache_dir or default_cache_dir())
 
 
-def render(report: Report, options: RunOptions) -> str:
+def render(report: Report | None, options: RunOptions, error: RunError | None = None) -> str:
+    """JSON for every run, a failed one too (an empty report when it stopped before
+    planning); text and Markdown only for a plan that was shown or applied, in part or whole."""
     if options.output == "json":
-        return render_json(report)
+        return render_json(report or Report((), dry_run=options.dry_run), error)
+    if report is None or (error is not None and error.kind == "max_changes"):
+        return ""  # the error on stderr says it all; the refused plan is in --dry-run
     if options.output == "markdown":
         return render_markdown(report, verbose=options.list_unchanged)
     return render_text(report, verbose=options.list_unchanged, color=options.color)
 
 
 def exit_code(report: Report, *, detailed: bool) -> int:
+    """1 on any failure; with `detailed`, 2 when something changed: planned under --dry-run,
+    written (created, updated or deleted) otherwise; else 0."""
     if report.has_failures:
         return EXIT_FAILED
-    if detailed and report.dry_run and report.has_changes:
-        return EXIT_CHANGES
-    return EXIT_OK
+    changed = report.has_changes if report.dry_run else any(o.applied for o in report.outcomes)
+    return EXIT_CHANGES if detailed and changed else EXIT_OK
 
 
 def _aliases(n: int) -> str:
@@ -203,20 +284,25 @@ def _log_selection(options: RunOptions, selected: int, total: int) -> None:
     )
 
 
-def _log_finish(report: Report | None, duration: float) -> None:
-    """One record per run: what a scheduler's log search looks for."""
-    if report is None:
-        log.info("run failed before planning (%.1fs)", duration, extra=_fields(None, duration))
+def _log_finish(report: Report | None, error: RunError | None, duration: float) -> None:
+    """One record per run, one sentence: what a scheduler's log search looks for."""
+    fields = _fields(report, error, duration)
+    if error is not None or report is None:
+        kind = error.kind if error else "internal"
+        log.info("run failed (%s) in %.1fs.", kind, duration, extra=fields)
         return
-    log.info("%s (%.1fs)", summary_text(report), duration, extra=_fields(report, duration))
+    summary = summary_text(report).removesuffix(".")
+    log.info("%s in %.1fs.", summary, duration, extra=fields)
 
 
-def _fields(report: Report | None, duration: float) -> dict[str, object]:
+def _fields(report: Report | None, error: RunError | None, duration: float) -> dict[str, object]:
+    counted = report is not None and (error is None or error.kind != "max_changes")
     return {
         "event": "finished",
-        "success": report is not None and not report.has_failures,
+        "success": error is None and report is not None and not report.has_failures,
+        "error": error.kind if error else None,
         "dry_run": report.dry_run if report else None,
-        "summary": report.summary() if report else None,
+        "summary": report.summary() if report and counted else None,  # a refused plan: none
         "duration_seconds": round(duration, 3),
     }
 
@@ -224,6 +310,7 @@ def _fields(report: Report | None, duration: float) -> dict[str, object]:
 def _write_metrics(
     options: RunOptions,
     report: Report | None,
+    error: RunError | None,
     duration: float,
     stderr: TextIO,
     limits: PullLimits,
@@ -231,7 +318,7 @@ def _write_metrics(
     assert options.metrics_file is not None
     labels = {"shard": str(options.shard)} if options.shard else {}
     metrics = RunMetrics(
-        time.time(), duration, report, options.dry_run, labels, limits.lowest_remaining()
+        time.time(), duration, report, options.dry_run, labels, limits.lowest_remaining(), error
     )
     try:
         write_metrics(options.metrics_file, render_metrics(metrics))

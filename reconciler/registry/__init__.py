@@ -69,7 +69,11 @@ class Registries:
         )
         limit = self.pull_limits.for_host(host)
         if ecr is None:
-            credentials = StaticCredentials(self._credentials.lookup(host))
+            credentials = self._credentials.source(host)
+            if parse_ecr_host(host) is not None and credentials.credentials is None:
+                # An ECR host reaches here only under `auth: docker`: say that ECR was not asked.
+                searched = f"{credentials.searched}, and `auth: docker` turns ECR login off for it"
+                credentials = StaticCredentials(None, searched)
             return RegistryClient(settings, credentials, cache=self.cache, pull_limit=limit)
         from .ecr import EcrCredentials  # boto3 is loaded only when a registry is ECR
 

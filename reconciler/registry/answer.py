@@ -20,6 +20,9 @@ class Answer:
     headers: httpx.Headers
     body: bytes
     url: httpx.URL
+    # The scheme of the Authorization header the request last carried (`basic`, `bearer`; ''
+    # for none), never its value: what a 401 or 403 refused (see RegistryAuth.refusal).
+    authorization: str = ""
 
     @property
     def media_type(self) -> str:

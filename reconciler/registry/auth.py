@@ -16,7 +16,10 @@ The handshake, as the distribution spec defines it:
 
 Credentials are only ever put in an `Authorization` header: never in a URL, a log line or an
 error. They are refused over plain HTTP unless the registry is marked insecure, and go only to
-the registry's own scheme, host and port and to its token realm (`is_registry`).
+the registry's own scheme, host and port and to its token realm (`is_registry`). A refusal
+says what was tried instead of what was sent (`refusal`, `_token_refusal`): no credentials
+found and where they were looked for, credentials from where rejected by whom, or the token
+service that refused them.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import httpx
 from ..errors import AuthError, ProtocolError, RegistryError, TlsError, TransportError
 from .answer import Answer, read_at_most
 from .challenge import Challenge, choose_challenge, parse_challenges
-from .credentials import Credentials, CredentialSource
+from .credentials import Credentials, CredentialSource, searched_by
 from .retry import RETRYABLE_STATUS, RetryPolicy
 
 __all__ = ["RegistryAuth", "scope_for"]
@@ -91,6 +94,7 @@ class RegistryAuth(httpx.Auth):
         self._origin = _scheme_host_port(httpx.URL(origin)) if origin else None
         self._retry = retry or RetryPolicy()
         self._source = credentials
+        self._searched = searched_by(credentials)
         self._token_client = token_client
         self._allow_plain_http = allow_plain_http
         self._clock = clock
@@ -253,10 +257,9 @@ class RegistryAuth(httpx.Auth):
     def _parse_token(self, answer: Answer) -> tuple[str, int]:
         what = f"token service {_host_port(answer.url)}"
         if answer.status in (401, 403) or _refused_grant(answer):
+            refused = self._token_refusal(_host_port(answer.url))
             raise AuthError(
-                self._registry,
-                f"token service refused {self._who()} (HTTP {answer.status})",
-                status=answer.status,
+                self._registry, f"{refused} (HTTP {answer.status})", status=answer.status
             )
         if answer.status in RETRYABLE_STATUS:
             # Already retried. No `status` on the error: nothing above retries it again.
@@ -274,19 +277,48 @@ class RegistryAuth(httpx.Auth):
             raise ProtocolError(self._registry, f"{what}: answer has no token")
         return token, max(ttl, _EXPIRY_MARGIN_S + 1)
 
-    def _who(self) -> str:
+    def refusal(self, status: int, sent: str) -> str:
+        """What a 401 or 403 from the registry refused, for its error: no credentials found
+        (and where they were looked for), credentials from where, or credentials that were not
+        sent; never what they are. `sent` is `Answer.authorization`: the scheme the refused
+        request carried (a Bearer token counts as the credentials it was obtained with)."""
         credentials = self._source()
         if credentials is None:
-            return "anonymous access"
+            missing = self._missing()
+            return missing if status == 401 else f"access denied without credentials: {missing}"
+        who = _credentials_from(credentials)
+        if status != 401:
+            return f"access denied to {who}" if sent else "access denied"
+        if not sent:  # a 401 offering no challenge the flow answers (Basic, Bearer with a realm)
+            return f"{self._registry} offered no Basic or Bearer challenge; {who} were not sent"
+        return f"{who} were rejected by {self._registry}"
+
+    def _token_refusal(self, realm: str) -> str:
+        service = f"the token service at {realm}"
+        credentials = self._source()
+        if credentials is None:
+            return f"{self._missing()}, and {service} refused anonymous access"
         if credentials.is_identity_token:
-            return "the configured identity token"
-        return "the configured credentials"
+            origin = f" from {credentials.origin}" if credentials.origin else ""
+            return f"{service} refused the identity token{origin}"
+        return f"{service} refused {_credentials_from(credentials)}"
+
+    def _missing(self) -> str:
+        where = f" in {self._searched}" if self._searched else ""
+        return f"no credentials found for {self._registry}{where}"
 
 
 class _TokenServiceUnreachable(TransportError):
     """The token service could not be reached, after the retries the policy allows."""
 
     transient = False  # retried already, by the same policy as the registry's requests
+
+
+def _credentials_from(credentials: Credentials) -> str:
+    """`credentials from <origin>`: where they came from, never what they are."""
+    if credentials.origin:
+        return f"credentials from {credentials.origin}"
+    return "the configured credentials"
 
 
 def _host_port(url: httpx.URL) -> str:

@@ -2,7 +2,9 @@
 `credsStore` (programs named `docker-credential-<name>`).
 
 Secrets live only in `Credentials.secret`, which is excluded from `repr` so that logging or an
-exception message that formats a `Credentials` can never print it.
+exception message that formats a `Credentials` can never print it. What errors may say is where
+credentials came from (`Credentials.origin`) or where none were found (`StaticCredentials.
+searched`): a file path, a helper's program name, an ECR API call; never what they are.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ import binascii
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import CredentialsError
 
-__all__ = ["CredentialSource", "Credentials", "DockerCredentialStore", "StaticCredentials"]
+__all__ = [
+    "CredentialSource",
+    "Credentials",
+    "DockerCredentialStore",
+    "StaticCredentials",
+    "searched_by",
+]
 
 IDENTITY_TOKEN_USER = "<token>"
 _HELPER_TIMEOUT_S = 30
@@ -32,6 +40,10 @@ class Credentials:
 
     username: str
     secret: str = field(repr=False)
+    # Where they came from, for errors ("/root/.docker/config.json", "the credential helper
+    # docker-credential-pass", "ECR GetAuthorizationToken in eu-west-1"). Not part of their
+    # identity: the same secret from elsewhere is the same credentials.
+    origin: str = field(default="", compare=False)
 
     @property
     def is_identity_token(self) -> bool:
@@ -47,12 +59,19 @@ class CredentialSource(Protocol):
 
 @dataclass(frozen=True)
 class StaticCredentials:
-    """Credentials looked up once (docker config, credential helper), or none."""
+    """Credentials looked up once (docker config, credential helper), or none; then `searched`
+    says where they were looked for ("/root/.docker/config.json"), for errors."""
 
     credentials: Credentials | None
+    searched: str = ""
 
     def __call__(self, *, refresh: bool = False) -> Credentials | None:
         return self.credentials
+
+
+def searched_by(source: CredentialSource) -> str:
+    """Where `source` looked for the credentials it did not find; '' when it does not say."""
+    return source.searched if isinstance(source, StaticCredentials) else ""
 
 
 def _host_of(key: str) -> str:
@@ -67,21 +86,34 @@ class DockerCredentialStore:
         default = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
         self._path = Path(config_dir or default) / "config.json"
         self._config: dict[str, Any] | None = None
+        self._exists = True  # whether the file was there when read
 
     def lookup(self, host: str) -> Credentials | None:
         """Credentials for `host`, or None when there are none (anonymous access)."""
+        return self.source(host).credentials
+
+    def source(self, host: str) -> StaticCredentials:
+        """Credentials for `host` with where they came from (`origin`), or none with where
+        they were looked for (`searched`): what an authentication error tells the user."""
         config = self._load()
         keys = _HUB_KEYS if host in _HUB_KEYS else (host,)
         helper = next((config["credHelpers"][k] for k in keys if k in config["credHelpers"]), None)
         if helper:
-            return _run_helper(helper, keys[0])
+            program = f"the credential helper docker-credential-{helper}"
+            searched = f"{program} that {self._path} names for it"
+            return _found(_run_helper(helper, keys[0]), program, searched)
         auths = {_host_of(k): v for k, v in config["auths"].items()}
         entry = next((auths[_host_of(k)] for k in keys if _host_of(k) in auths), None)
         found = _decode_auth_entry(entry, host) if entry is not None else None
         if found is not None:
-            return found
+            return _found(found, str(self._path), "")
         store = config.get("credsStore")
-        return _run_helper(store, keys[0]) if store else None
+        if store:
+            program = f"the credential store docker-credential-{store}"
+            searched = f"{self._path} or its credsStore docker-credential-{store}"
+            return _found(_run_helper(store, keys[0]), program, searched)
+        exists = "" if self._exists else ", which does not exist"
+        return StaticCredentials(None, f"{self._path}{exists}")
 
     def _load(self) -> dict[str, Any]:
         if self._config is None:
@@ -92,7 +124,7 @@ class DockerCredentialStore:
         try:
             doc = json.loads(self._path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            doc = {}
+            doc, self._exists = {}, False
         except (OSError, ValueError) as exc:
             raise CredentialsError(f"cannot read docker config {self._path}: {exc}") from None
         if not isinstance(doc, dict):
@@ -100,6 +132,12 @@ class DockerCredentialStore:
         doc.setdefault("auths", {})
         doc.setdefault("credHelpers", {})
         return doc
+
+
+def _found(credentials: Credentials | None, origin: str, searched: str) -> StaticCredentials:
+    if credentials is None:
+        return StaticCredentials(None, searched)
+    return StaticCredentials(replace(credentials, origin=origin))
 
 
 def _decode_auth_entry(entry: object, host: str) -> Credentials | None:

@@ -1,9 +1,18 @@
-"""AWS ECR: recognising registry hosts, login tokens and repository facts through boto3.
+"""AWS ECR through boto3: login tokens, repository facts, bulk reads and tag deletes (ECR hosts
+are recognised in names.py, re-exported here).
 
 ECR speaks the distribution API like any registry, but its credentials come from AWS: the
 `GetAuthorizationToken` API returns base64 `AWS:<password>`, valid for 12 hours, which is then
 sent as Basic credentials. Whether a tag may be overwritten, and whether a repository exists,
-is cheaper and clearer to ask the ECR API than to learn from a failed push.
+is cheaper and clearer to ask the ECR API than to learn from a failed push. The ECR API calls
+made here, each needing the IAM action of its name (README, "Minimal IAM policy"; pinned by
+tests/unit/test_iam_policy.py):
+
+- GetAuthorizationToken: the registry password, for every registry request;
+- DescribeRepositories: whether a repository exists, and its tag mutability;
+- CreateRepository: a missing repository, with `create_repository: true`;
+- BatchGetImage, DescribeImages: many tags' manifests in a few calls (`read_many`);
+- BatchDeleteImage: prune's removal of one alias tag (`delete_tag`).
 
 AWS credentials are found by boto3's standard chain (environment, `~/.aws` profiles, SSO, web
 identity, container and instance roles); nothing here reads them itself. Every AWS failure
@@ -422,7 +431,7 @@ def _decode_token(token: str, action: str) -> Credentials:
         sep, user, password = "", "", ""
     if not sep or not user or not password:
         raise EcrError(f"{action}: the authorization token is not base64 user:password")
-    return Credentials(user, password)
+    return Credentials(user, password, origin=action)  # named if the registry refuses them
 
 
 @dataclass(frozen=True)
@@ -450,7 +459,9 @@ class EcrRepositories:
         return self.session.create_repository(name, registry_id=self.registry_id)
 
     def delete_tag(self, name: str, tag: str) -> None:
-        """Remove one tag (the image stays while other tags or indexes use it)."""
+        """Remove one tag. The image it named stays while another tag names it; when this was
+        its last tag, ECR deletes it (an index, never the images it lists). A tag already gone
+        is not an error."""
         action = self.session._action("BatchDeleteImage", name)
         request: BatchDeleteImageRequestTypeDef = {
             "repositoryName": name,

@@ -31,7 +31,7 @@ from ..errors import (
     TlsError,
     TransportError,
 )
-from ..names import DOCKER_HUB, canonical_host
+from ..names import DOCKER_HUB, canonical_host, reference_text
 from ..types import (
     MANIFEST_ACCEPT,
     Descriptor,
@@ -171,7 +171,7 @@ class RegistryClient:
         response = self._send("HEAD", url, headers={"Accept": MANIFEST_ACCEPT})
         if response.status == 404:
             return None
-        self._check(response, f"{repository}:{ref}")
+        self._check(response, reference_text(repository, ref))
         digest = response.headers.get("docker-content-digest", "")
         media_type = response.media_type
         if not is_digest(digest) or not media_type:
@@ -247,11 +247,12 @@ class RegistryClient:
             if not is_digest(ref):
                 self._cache.set_hint(self.host, repository, ref, manifest.digest)
 
-    def get_manifest(self, repository: str, digest: str) -> Manifest:
-        """The manifest with this digest, from the cache or the registry; verified."""
-        manifest = self._manifest_or_none(repository, digest)
+    def get_manifest(self, repository: str, ref: str) -> Manifest:
+        """The manifest with this digest (or at this tag, for `inspect`), from the cache or the
+        registry; verified."""
+        manifest = self._manifest_or_none(repository, ref)
         if manifest is None:
-            raise NotFoundError(self.host, f"{repository}@{digest}: not found")
+            raise NotFoundError(self.host, f"{reference_text(repository, ref)}: not found")
         return manifest
 
     def _manifest_or_none(
@@ -270,7 +271,7 @@ class RegistryClient:
     def _fetch(self, repository: str, ref: str) -> Manifest | None:
         """GET a manifest by tag or digest; the digest is computed from the bytes, checked
         against what was asked for and what the registry said, then cached."""
-        what = f"{repository}@{ref}" if is_digest(ref) else f"{repository}:{ref}"
+        what = reference_text(repository, ref)
         url = f"/v2/{repository}/manifests/{ref}"
         self._pull_limit.check(what)  # a GET is a pull: none once the limit is spent
         response = self._send(
@@ -292,7 +293,7 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
         """PUT `manifest` at `tag`; returns the digest the registry confirmed."""
-        what = f"{repository}:{tag}"
+        what = reference_text(repository, tag)  # a digest when a copy puts a child
         response = self._send(
             "PUT",
             f"/v2/{repository}/manifests/{tag}",
@@ -369,8 +370,8 @@ class RegistryClient:
                     body, tags = b"", _tags_in(response, self.host, repository)
             finally:
                 response.close()
-        log.debug("GET %s -> %d", path, response.status_code)
-        return Answer("GET", response.status_code, response.headers, body, response.url), tags
+        log.debug("GET %s%s -> %d", request.url.netloc.decode(), path, response.status_code)
+        return _answer_of(response, body), tags
 
     def delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
@@ -380,7 +381,7 @@ class RegistryClient:
         if response.status in (400, 405):
             return False
         if response.status != 404:
-            self._check(response, f"{repository}:{ref}: delete")
+            self._check(response, f"{reference_text(repository, ref)}: delete")
         return True
 
     # -- blobs -----------------------------------------------------------------------------
@@ -397,7 +398,7 @@ class RegistryClient:
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
-        what = f"{repository}@{digest}"
+        what = reference_text(repository, digest)
         response = self._send("GET", f"/v2/{repository}/blobs/{digest}", cap=max_bytes)
         if response.status in _REDIRECTS:
             response = self._follow_unauthenticated(response, what, max_bytes)
@@ -430,7 +431,7 @@ class RegistryClient:
             return False
         if response.status in _REDIRECTS:
             return True  # served from storage elsewhere: it exists
-        self._check(response, f"{repository}@{digest}")
+        self._check(response, reference_text(repository, digest))
         return True
 
     def mount_blob(self, repository: str, digest: str, source: str) -> str | None:
@@ -461,7 +462,7 @@ class RegistryClient:
         send = self._send_once if self._auth.is_registry(target) else self._send_elsewhere
         with self._in_flight:
             answer = self._answer(lambda: send(request), request, _MAX_ERROR_BODY)
-        self._check(answer, f"{repository}@{digest}: upload")
+        self._check(answer, f"{reference_text(repository, digest)}: upload")
 
     def _upload_location(self, response: Answer, what: str) -> str:
         self._check(response, what)
@@ -477,15 +478,13 @@ class RegistryClient:
         digest covers), and exactly the descriptor's `size` of them, whatever Content-Length
         the answer has (none when chunked; an encoded length). Redirects are followed, to
         another host without Authorization."""
-        what = f"{repository}@{digest}"
+        what = reference_text(repository, digest)
         response = self._open_following_redirects(f"/v2/{repository}/blobs/{digest}", what)
         try:
             if response.status_code >= 300:
                 with self._translated(f"GET {what}"):
                     body = _first_bytes(response, _MAX_ERROR_BODY)
-                self._check(
-                    Answer("GET", response.status_code, response.headers, body, response.url), what
-                )
+                self._check(_answer_of(response, body), what)
             yield self._exactly(self._guarded(response.iter_raw(), what), size, what)
         finally:
             response.close()
@@ -586,7 +585,9 @@ class RegistryClient:
         """A request to this registry; `url` is a path or an absolute URL (upload sessions)."""
         if isinstance(url, str) and url.startswith("/"):
             url = self._base_url + url
-        all_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        # Accept-Encoding: identity, the bytes as stored: a digest is of uncompressed bytes,
+        # and the transport adds no header of its own (as httpx's does not).
+        all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
         return httpx.Request(
             method,
             url,
@@ -624,8 +625,9 @@ class RegistryClient:
                 body = read_at_most(response, cap, self.host, path)
             finally:
                 response.close()
-        log.debug("%s %s -> %d", method, path, response.status_code)
-        return Answer(method, response.status_code, response.headers, body, response.url)
+        where = request.url.netloc.decode()  # the host asked (never userinfo): -vv names it
+        log.debug("%s %s%s -> %d", method, where, path, response.status_code)
+        return _answer_of(response, body)
 
     def _guarded(self, chunks: Iterator[bytes], what: str) -> Iterator[bytes]:
         """Chunks of a streamed body, with httpx errors translated like every other request's."""
@@ -654,7 +656,7 @@ class RegistryClient:
             return
         detail = _error_detail(response)
         if status in (401, 403):
-            raise _auth_error(self.host, status, what, detail)
+            raise self._auth_error(response, what, detail)
         if status == 404:
             raise NotFoundError(self.host, f"{what}: not found{detail}", status=status)
         if status == 429 and self._pull_limit.refuses(response):
@@ -662,6 +664,16 @@ class RegistryClient:
         if status == 429:
             raise RegistryError(self.host, f"{what}: rate limited (HTTP 429){detail}", status=429)
         raise RegistryError(self.host, f"{what}: HTTP {status}{detail}", status=status)
+
+    def _auth_error(self, response: Answer, what: str, detail: str) -> AuthError:
+        """A 401 or 403 saying what was tried (see RegistryAuth.refusal); storage behind a
+        redirect got no credentials, so there is nothing to say about them."""
+        status = response.status
+        if self._auth.is_registry(response.url):
+            reason = self._auth.refusal(status, response.authorization)
+        else:
+            reason = "authentication required" if status == 401 else "access denied"
+        return AuthError(self.host, f"{what}: {reason} (HTTP {status}){detail}", status=status)
 
     def _verify(self, actual: str, expected: str, what: str) -> None:
         if actual != expected:
@@ -775,6 +787,11 @@ def _error_detail(response: Answer) -> str:
         return ""
 
 
-def _auth_error(host: str, status: int, what: str, detail: str) -> RegistryError:
-    meaning = "authentication required or failed" if status == 401 else "access denied"
-    return AuthError(host, f"{what}: {meaning} (HTTP {status}){detail}", status=status)
+def _answer_of(response: httpx.Response, body: bytes) -> Answer:
+    """An answer whose body was read, with the scheme (never the value) of the Authorization
+    header its request last carried: the auth flow sets it on the request it sends."""
+    scheme = response.request.headers.get("authorization", "").partition(" ")[0].lower()
+    return Answer(
+        response.request.method, response.status_code, response.headers, body, response.url,
+        scheme,
+    )  # fmt: skip

@@ -1,9 +1,13 @@
-"""Retries, kept in one small layer: exponential backoff with full jitter, bounded by a number
-of attempts and by a deadline, honouring `Retry-After` (capped) on 429 and 503. A 429 that
-refuses a pull on a spent rate limit is not retried (the caller marks it `final`).
+"""Retries, kept in one small layer: transient transport errors and the statuses in
+`RETRYABLE_STATUS` (429, 500, 502, 503, 504) are retried with exponential backoff and full
+jitter, bounded by a number of attempts and by a deadline. A 429 that refuses a pull on a
+spent rate limit is not retried (the caller marks it `final`).
 
-Backoff: attempt n waits a random time in [0, min(max_delay, base * 2**n)], so that many
-clients throttled at once do not retry in lockstep.
+Backoff: after failed attempt n (from 1) the wait is a random time in
+[0, min(max_delay, base * 2**n)], so that many clients throttled at once do not retry in
+lockstep. A `Retry-After` on any retried answer (seconds or an HTTP date) replaces that wait,
+capped at `max_delay_s`. A wait that would pass the deadline is not taken: the last answer is
+returned (or its error raised) instead.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from urllib3.exceptions import (
     ProxySchemeUnknown,
     ReadTimeoutError,
 )
+from urllib3.util import SKIP_HEADER
 
 __all__ = ["CertificateError", "NotTlsError", "RegistryTransport", "proxy_for"]
 
@@ -417,16 +418,23 @@ def _request_body(request: httpx.Request) -> bytes | Iterable[bytes] | None:
 
 
 def _headers(request: httpx.Request) -> dict[str, str] | urllib3.HTTPHeaderDict:
-    """The headers as httpx built them, Host included (urllib3 then adds none of its own but
-    framing ones it did not find)."""
+    """The headers exactly as httpx built them, Host and framing included, and nothing else:
+    what httpx's own transport sends. Left alone, urllib3 would add `User-Agent:
+    python-urllib3/...` and http.client `Accept-Encoding: identity` to a request without
+    them; urllib3's SKIP_HEADER marks those two as not to be added."""
     raw = request.headers.raw
+    given = {name.lower() for name, _ in raw}
+    skipped = {name: SKIP_HEADER for name in _ADDED_WHEN_MISSING if name.encode() not in given}
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
     if len(headers) == len(raw):
-        return headers
-    repeated = urllib3.HTTPHeaderDict()
+        return headers | skipped
+    repeated = urllib3.HTTPHeaderDict(skipped)
     for name, value in raw:
         repeated.add(name.decode("latin-1"), value.decode("latin-1"))
     return repeated
+
+
+_ADDED_WHEN_MISSING = ("user-agent", "accept-encoding")
 
 
 def _origin(url: httpx.URL) -> _Origin:

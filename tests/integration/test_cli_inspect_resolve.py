@@ -198,3 +198,47 @@ def test_resolve_a_single_image(
     assert matched.json["selected"]["digest"] == image.digest
     refused = resolve(reconcile, ref, "linux/amd64")
     assert refused.code == 1 and refused.json["selected"] is None
+
+
+REGISTRIES_ONLY = "registries:\n  {host}:\n    insecure: true\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "flags"),
+    [
+        pytest.param(REGISTRIES_ONLY, [], id="registries-only"),  # its settings are used
+        pytest.param("", ["--insecure"], id="emptied-by-the-shell"),  # counts as absent
+    ],
+)
+def test_inspect_and_resolve_read_the_default_file_without_a_warning(
+    content: str,
+    flags: list[str],
+    tmp_path: Path,
+    registry: RegistryProcess,
+    repo_name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = push_image(registry.url, repo_name, "1", platform="linux/amd64")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "manifests.yaml").write_text(content.format(host=registry.host))
+    ref = f"{registry.host}/{repo_name}:1"
+    reconcile = Reconcile(capsys)
+    inspected = reconcile("inspect", *flags, ref)
+    assert (inspected.code, inspected.err) == (0, "")
+    assert json.loads(inspected.out)["config"]["digest"] == image.config_digest
+    resolved = reconcile("resolve", *flags, ref, "--platform", "linux/amd64", "--output", "json")
+    assert (resolved.code, resolved.err) == (0, "")
+    assert resolved.json["selected"]["digest"] == image.digest
+
+
+def test_a_registries_only_file_given_with_f(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = push_image(registry.url, repo_name, "1", platform="linux/amd64")
+    path = tmp_path / "registries.yaml"
+    path.write_text(REGISTRIES_ONLY.format(host=registry.host))
+    ref = f"{registry.host}/{repo_name}:1"
+    resolved = Reconcile(capsys)("resolve", "-f", str(path), ref, "--platform", "linux/amd64")
+    assert (resolved.code, resolved.err) == (0, "")
+    assert resolved.out.startswith(f"linux/amd64 pulls {registry.host}/{repo_name}@{image.digest}")

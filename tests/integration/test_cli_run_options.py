@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,17 @@ def test_an_unwritable_metrics_file_fails_the_run(multi: Reconcile, tmp_path: Pa
     assert run.out.startswith("+ ")  # the plan itself was still shown
 
 
+def test_detailed_exitcode_on_apply_says_whether_something_changed(multi: Reconcile) -> None:
+    """A cron job that alerts on change: 2 when the run wrote something, 0 when not."""
+    changed = multi("--detailed-exitcode", "--only", "*/alpha:a")
+    assert (changed.code, changed.out.splitlines()[-1]) == (
+        2,
+        "Applied: 1 created, 0 updated, 0 unchanged, 0 conflict(s), 0 error(s).",
+    )
+    assert multi("--detailed-exitcode", "--only", "*/alpha:a").code == 0
+    assert multi("--only", "*/alpha:b").code == 0  # without the flag, a change is a success
+
+
 def test_markdown_output_of_a_real_plan(
     multi: Reconcile, registry: RegistryProcess, repo_name: str
 ) -> None:
@@ -203,3 +215,24 @@ def test_validate_sends_no_request(
 def test_progress_stays_off_when_stderr_is_not_a_terminal(multi: Reconcile) -> None:
     run = multi("--dry-run", "--only", "*/alpha")
     assert run.err == ""
+
+
+def test_request_logs_name_the_registry_host(multi: Reconcile, registry: RegistryProcess) -> None:
+    run = multi("--dry-run", "-vv", "--only", "*/alpha:a")
+    requests = [line for line in run.err.splitlines() if " -> " in line]
+    assert requests, run.err
+    for line in requests:  # `reconcile: GET 127.0.0.1:5000/v2/.../manifests/1 -> 200`
+        assert re.fullmatch(
+            rf"reconcile: (GET|HEAD) {re.escape(registry.host)}/v2/\S+ -> \d+", line
+        )
+
+
+def test_the_finish_line_is_one_sentence(multi: Reconcile) -> None:
+    run = multi("-v", "--only", "*/alpha:a")
+    assert run.code == 0, run.err
+    finish = run.err.splitlines()[-1]
+    assert re.fullmatch(
+        r"reconcile: Applied: 1 created, 0 updated, 0 unchanged, 0 conflict\(s\), 0 error\(s\)"
+        r" in \d+\.\ds\.",
+        finish,
+    ), finish

@@ -26,6 +26,18 @@ BROKEN = [
         8,
         "media_type",
     ),
+    (
+        "same-source-twice",
+        '    aliases:\n      "10": ["10.10", {tag: "10.10"}]\n',
+        8,
+        "source '10.10' is listed twice (also sources[0])",
+    ),
+    (
+        "alias-as-text",
+        '    aliases:\n      "10": "10.10"\n',
+        8,
+        "expected a list of sources, or a mapping with `sources` or `track`, got 10.10",
+    ),
 ]
 
 
@@ -82,3 +94,45 @@ def test_console_script_reports_config_errors_without_a_traceback(tmp_path: Path
     assert "Traceback" not in done.stderr
     field = "repositories.r.example/a.aliases.1.sources"
     assert done.stderr.strip() == f"reconcile: error: {path}:4: {field}: alias has no sources"
+
+
+def test_validate_finds_the_same_source_twice_offline(
+    tmp_path: Path, registry: RegistryProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """However each is written: a tag, the same tag as a mapping, a reference to it."""
+    path = tmp_path / "manifests.yaml"
+    ref = f"{registry.host}/my-image:10.10"
+    body = (
+        '    aliases:\n      "10":\n        - "10.10"\n        - {tag: "10.10"}\n'
+        + f"        - {ref}\n"
+    )
+    path.write_text(config_text(registry, body))
+    registry.clear_log()
+    result = Reconcile(capsys)("validate", str(path))
+    field = f"repositories.{registry.host}/my-image.aliases.10.sources"
+    assert (result.code, result.out) == (1, "")
+    assert result.err.splitlines() == [
+        f"reconcile: error: {path}:10: {field}[1]:"
+        " source '10.10' is listed twice (also sources[0])",
+        f"{path}:11: {field}[2]: source {ref!r} is sources[0] ('10.10') again: both name {ref}",
+    ]
+    assert registry.requests() == []
+
+
+def test_a_file_with_only_registries_is_valid_and_plans_nothing(
+    tmp_path: Path, registry: RegistryProcess, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "manifests.yaml"
+    path.write_text(f"registries:\n  {registry.host}:\n    insecure: true\n")
+    registry.clear_log()
+    reconcile = Reconcile(capsys)
+    validated = reconcile("validate", str(path))
+    assert (validated.code, validated.out, validated.err) == (
+        0,
+        f"{path}: valid (0 repositories, 0 aliases)\n",
+        "",
+    )
+    for args in (["--dry-run"], []):
+        run = reconcile("-f", str(path), *args)
+        assert (run.code, run.out, run.err) == (0, "Everything up to date (0 aliases).\n", "")
+    assert registry.requests() == []

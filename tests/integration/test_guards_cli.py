@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.lock import run_lock
 from tests.support.images import get_manifest, push_image
@@ -40,9 +41,40 @@ def test_max_changes_refuses_a_larger_plan_and_writes_nothing(
     registry.clear_log()
     refused = run("--max-changes", "2")
     assert refused.code == 1
-    assert "creates or updates 3 aliases, more than --max-changes 2" in refused.err
+    assert "creates, updates or deletes 3 aliases, more than --max-changes 2" in refused.err
+    assert refused.out == ""  # a text report would read as if the plan had been applied
     assert registry.writes() == []
     assert run("--max-changes", "3").code == 0
+
+
+def test_a_refused_plan_is_reported_as_such_in_json_and_metrics(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aliases = seed_aliases(registry, repo_name, 3)
+    run = Reconcile(capsys, write_config(tmp_path / "m.yaml", registry, repo_name, aliases))
+    metrics = tmp_path / "reconcile.prom"
+    refused = run("--max-changes", "2", "--output", "json", "--metrics-file", str(metrics))
+    assert refused.code == 1
+    doc = refused.json
+    assert doc["error"]["kind"] == "max_changes"
+    assert doc["error"]["message"].startswith(
+        "the plan creates, updates or deletes 3 aliases, more than --max-changes 2;"
+    )
+    assert [(a["alias"], a["action"], a["applied"]) for a in doc["aliases"]] == [
+        ("0", "create", False),
+        ("1", "create", False),
+        ("2", "create", False),
+    ]
+    assert doc["summary"]["create"] == 3 and doc["dry_run"] is False
+    samples = {
+        (s.name, s.labels.get("action")): s.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        for s in family.samples
+    }
+    assert samples[("reconcile_refused", None)] == 1
+    assert samples[("reconcile_last_run_success", None)] == 0
+    assert samples[("reconcile_last_run_planned", "create")] == 3
+    assert samples[("reconcile_last_run_aliases", "create")] == 0  # nothing was created
 
 
 def test_a_second_run_exits_while_the_lock_is_held(
@@ -62,6 +94,13 @@ def test_a_second_run_exits_while_the_lock_is_held(
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         blocked = run("--lock-file", str(lock))
         assert blocked.code == 1 and "another reconcile holds the lock" in blocked.err
+        in_json = run("--lock-file", str(lock), "--output", "json")
+        assert in_json.code == 1
+        assert in_json.json["error"] == {
+            "kind": "lock",
+            "message": f"another reconcile holds the lock {lock}",
+        }
+        assert in_json.json["aliases"] == []
         assert registry.requests() == []
     finally:
         holder.kill()
@@ -99,6 +138,10 @@ def test_sigterm_mid_apply_finishes_in_flight_writes_and_reports_the_rest(
     assert process.returncode == 1
     assert "SIGTERM" in err and "Traceback" not in err
     report = json.loads(out)
+    assert report["error"] == {
+        "kind": "interrupted",
+        "message": "stopped by SIGTERM: no read or write started after it",
+    }
     applied = [a["alias"] for a in report["aliases"] if a["applied"]]
     stopped = [a for a in report["aliases"] if "stopped before writing" in a["message"]]
     assert applied and stopped and len(applied) + len(stopped) == 30
@@ -127,5 +170,9 @@ def test_timeout_stops_new_work_and_fails_the_run(
     finally:
         slow.stop()
     assert result.code == 1
-    messages = [a["message"] for a in json.loads(result.out)["aliases"]]
+    assert result.json["error"] == {
+        "kind": "timeout",
+        "message": "--timeout 0.5s reached: no read or write started after it",
+    }
+    messages = [a["message"] for a in result.json["aliases"]]
     assert any("stopped before" in m for m in messages)

@@ -163,3 +163,33 @@ def test_a_reference_without_a_tag_is_refused(
 ) -> None:
     run = reconcile("import", "--insecure", f"{registry.host}/{repo_name}@sha256:" + "a" * 64)
     assert run.code == 1 and "name the alias tag" in run.err
+
+
+def test_import_into_the_default_file_the_shell_has_just_emptied(
+    registry: RegistryProcess, repo_name: str, reconcile: Reconcile
+) -> None:
+    """`reconcile import REF > manifests.yaml`: the shell empties the file before the tool
+    reads it; an empty ./manifests.yaml counts as absent, without a warning."""
+    amd = push_image(registry.url, repo_name, "10.10", platform="linux/amd64")
+    arm = push_image(registry.url, repo_name, "10.20", platform="linux/arm64")
+    push_manifest_list(registry.url, repo_name, "10", [amd, arm])
+    Path("manifests.yaml").write_text("")
+    imported = reconcile("import", "--insecure", f"{registry.host}/{repo_name}:10")
+    assert (imported.code, imported.err) == (0, "")
+    assert aliases(yaml.safe_load(imported.out), registry, repo_name) == {"10": ["10.10", "10.20"]}
+
+
+def test_import_reads_a_default_file_with_only_registries(
+    registry: RegistryProcess, repo_name: str, reconcile: Reconcile
+) -> None:
+    """Registry settings kept in ./manifests.yaml before any alias: read, not ignored (without
+    them, HTTPS to this plain-HTTP registry would fail)."""
+    amd = push_image(registry.url, repo_name, "10.10", platform="linux/amd64")
+    arm = push_image(registry.url, repo_name, "10.20", platform="linux/arm64")
+    push_manifest_list(registry.url, repo_name, "10", [amd, arm])
+    Path("manifests.yaml").write_text(f"registries:\n  {registry.host}:\n    insecure: true\n")
+    imported = reconcile("import", f"{registry.host}/{repo_name}:10")
+    assert (imported.code, imported.err) == (0, "")
+    doc = yaml.safe_load(imported.out)
+    assert doc["registries"] == {registry.host: {"insecure": True}}
+    assert aliases(doc, registry, repo_name) == {"10": ["10.10", "10.20"]}

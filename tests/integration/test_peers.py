@@ -32,7 +32,8 @@ pytestmark = [
 ]
 
 # A machine's platform, and which seed source it must get. arm64 machines ask with and
-# without the variant: the seed's arm64 image declares v8.
+# without the variant: the seed's arm64 image declares v8, and crane and oras match a variant
+# asked for exactly, so the alias's entry must carry it.
 PLATFORMS = [
     ("linux/amd64", "10.10"),
     ("linux/arm64", "10.20"),
@@ -110,13 +111,7 @@ def test_every_peer_picks_the_child_resolve_picks(
     peer: str,
     platform: str,
     source: str,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if platform == "linux/arm64/v8" and peer in ("crane", "oras"):
-        # crane and oras match the variant exactly, and the entry lacks the config's
-        # `variant: v8` (issue 13, platform fidelity). Strict: the fix turns this red.
-        reason = "the alias's arm64 entry does not carry the config's variant yet"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     ref, sources, reconcile = seed_alias
     expected = sources[source].digest
     assert resolved_digest(reconcile, ref, platform) == expected

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.types import DOCKER_LIST, OCI_INDEX
-from tests.support.dockercli import docker_manifest_create_push, needs_docker
+from tests.support.dockercli import (
+    docker_manifest_create_push,
+    docker_manifest_inspect,
+    needs_docker,
+)
 from tests.support.images import get_manifest, push_image, push_index, push_manifest_list
 from tests.support.registry import RegistryProcess
 
@@ -61,7 +65,7 @@ def test_seed_scenario_creates_then_is_a_noop(
     ]
     assert entries_of(registry, repo_name, "10") == [
         ("linux/amd64", seeded["10.10"]),
-        ("linux/arm64", seeded["10.20"]),
+        ("linux/arm64/v8", seeded["10.20"]),  # as the image's config declares it
     ]
     _, media_type, _ = get_manifest(registry.url, repo_name, "10")
     assert media_type == DOCKER_LIST
@@ -179,6 +183,27 @@ def test_single_image_at_the_alias_is_a_conflict_until_forced(
 
 
 @needs_docker
+def test_the_seed_alias_is_what_docker_manifest_create_writes(
+    registry: RegistryProcess, repo_name: str, seeded: dict[str, str], reconcile: Reconcile,
+    docker_config: Path,
+) -> None:  # fmt: skip
+    # The README's walkthrough: `docker manifest create`, `push`, then `inspect`, as the
+    # seed does it by hand; our alias must read back the same, variant v8 included.
+    assert reconcile().code == 0
+    base = f"{registry.host}/{repo_name}"
+    docker_manifest_create_push(
+        f"{base}:by-docker", [f"{base}:10.10", f"{base}:10.20"], config_dir=docker_config
+    )
+    ours = docker_manifest_inspect(f"{base}:10", docker_config)
+    assert ours == docker_manifest_inspect(f"{base}:by-docker", docker_config)
+    assert ours["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert [(e["digest"], e["platform"]) for e in ours["manifests"]] == [
+        (seeded["10.10"], {"architecture": "amd64", "os": "linux"}),
+        (seeded["10.20"], {"architecture": "arm64", "os": "linux", "variant": "v8"}),
+    ]
+
+
+@needs_docker
 def test_index_pushed_by_docker_manifest_is_in_sync(
     registry: RegistryProcess, repo_name: str, seeded: dict[str, str], reconcile: Reconcile,
     docker_config: Path,
@@ -205,6 +230,28 @@ def test_oci_index_with_the_same_children_is_in_sync_under_auto(
     registry.clear_log()
     assert reconcile().out == "Everything up to date (1 alias).\n"
     assert registry.writes() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "written"),
+    [
+        ("linux/arm64/v8", {"architecture": "arm64", "os": "linux", "variant": "v8"}),
+        ("linux/aarch64", {"architecture": "arm64", "os": "linux"}),
+        ("linux/arm64", {"architecture": "arm64", "os": "linux"}),
+        ("linux/armhf", {"architecture": "arm", "os": "linux", "variant": "v7"}),
+    ],
+)
+def test_an_explicit_platform_is_written_as_given_in_canonical_spelling(
+    tmp_path: Path, registry: RegistryProcess, repo_name: str, capsys: pytest.CaptureFixture[str],
+    given: str, written: dict[str, str],
+) -> None:  # fmt: skip
+    image = push_image(registry.url, repo_name, "img", platform="linux/amd64", seed="unlabelled")
+    aliases = {"x": [{"tag": "img", "platform": given}]}
+    run = Reconcile(capsys, write_config(tmp_path / "m.yaml", registry, repo_name, aliases))
+    assert run().code == 0
+    doc = json.loads(get_manifest(registry.url, repo_name, "x")[0])
+    assert [(m["digest"], m["platform"]) for m in doc["manifests"]] == [(image.digest, written)]
+    assert run().out == "Everything up to date (1 alias).\n"
 
 
 def test_long_form_digest_source_platform_override_and_annotations(

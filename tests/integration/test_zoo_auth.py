@@ -1,7 +1,8 @@
 """Authentication as real registries do it, played by the registry zoo in front of the
 token-auth registry: Harbor/Quay's two challenges on one 401, token scopes for repository names
 that hold API words, a token service that throttles or fails, docker config entries with
-`username`/`password` or an `identitytoken`, and GHCR's anonymous pulls and 100-tag pages."""
+`username`/`password` or an `identitytoken`, GHCR's anonymous pulls and 100-tag pages, and
+ECR's Basic challenge answered with ECR's token (or, under `auth: docker`, docker's)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import TOKEN_USERS
 from tests.support.dockercli import docker_login_config
 from tests.support.images import push_image, put_manifest, registry_client
+from tests.support.motoserver import MOTO_ACCOUNT, MOTO_PASSWORD, MotoServer, aws_env
 from tests.support.proxy import Fault, Proxy, ProxyAnswer, ProxyRequest, start_proxy
-from tests.support.registry import RegistryProcess
+from tests.support.registry import RegistryProcess, start_registry
 from tests.support.tokenserver import ResourceScope, TokenServer
+from tests.support.zoo.ecr import Ecr, ecr
 from tests.support.zoo.ghcr import PAGE, asked_last, ghcr
 from tests.support.zoo.twochallenges import ORDERS, Order, twochallenges
 
@@ -282,11 +286,73 @@ def test_a_refused_identity_token_is_one_clear_error_without_the_token(
     run = reconcile_at(tmp_path, capsys, token_registry.host, repo_name)("--dry-run", "-vv")
     assert run.code == 1
     assert "Traceback" not in run.out + run.err
-    refused = "token service refused the configured identity token (HTTP 400)"
-    assert (
-        f"{token_registry.host}/{repo_name}:10 error: {token_registry.host}: {refused}" in run.out
-    )
+    realm = f"127.0.0.1:{token_server.port}"
+    config = docker_config / "config.json"
+    refused = f"the token service at {realm} refused the identity token from {config} (HTTP 400)"
+    assert error_lines(run) == [
+        f"! {token_registry.host}/{repo_name}:10 error: {token_registry.host}: {refused}"
+    ]
     assert_never_printed(revoked, run)
+
+
+def error_lines(run: Run) -> list[str]:
+    return [line for line in run.out.splitlines() if line.startswith("!")]
+
+
+# -- ECR: a refusal names ECR's token, or says that `auth: docker` left ECR out -----------------
+
+ECR_REGION = "eu-west-1"
+ECR_HOST = f"{MOTO_ACCOUNT}.dkr.ecr.{ECR_REGION}.amazonaws.com"
+
+
+def run_on_ecr(zoo: Ecr, tmp_path: Path, capsys: pytest.CaptureFixture[str], auth: str) -> Run:
+    """A dry run of ECR_HOST/app:10, the ECR host reached at the profile's proxy."""
+    settings = {"endpoint": zoo.proxy.url, "insecure": True, "auth": auth, "region": ECR_REGION}
+    path = tmp_path / "manifests.yaml"
+    path.write_text(json.dumps({
+        "registries": {ECR_HOST: settings},
+        "repositories": {f"{ECR_HOST}/app": {"aliases": {"10": ["10.10"]}}},
+    }))  # fmt: skip
+    return Reconcile(capsys, path)("--dry-run")
+
+
+def test_an_ecr_token_the_registry_rejects_is_named_as_ecrs(
+    moto_server: MotoServer, registry_implementation: str, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    moto_server.reset()
+    aws_env(monkeypatch, moto_server.url, tmp=tmp_path, region=ECR_REGION)
+    boto3.client("ecr", region_name=ECR_REGION).create_repository(repositoryName="app")
+    # The registry's AWS user has another password than the token moto hands out.
+    users = {"AWS": "Not-The-Ecr-Token-4"}
+    registry = start_registry(
+        tmp_path, auth="htpasswd", users=users, implementation=registry_implementation
+    )
+    try:
+        with ecr(registry, host=ECR_HOST) as zoo:
+            run = run_on_ecr(zoo, tmp_path, capsys, "ecr")
+    finally:
+        registry.stop()
+    assert error_lines(run) == [
+        f"! {ECR_HOST}/app:10 error: {ECR_HOST}: app:10: credentials from ECR"
+        f" GetAuthorizationToken in {ECR_REGION} were rejected by {ECR_HOST} (HTTP 401):"
+        " UNAUTHORIZED authentication required"
+    ]
+    assert_never_printed(MOTO_PASSWORD, run)
+
+
+def test_an_ecr_host_under_auth_docker_without_docker_credentials_says_ecr_was_not_asked(
+    basic_registry: RegistryProcess, tmp_path: Path, docker_config: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    with ecr(basic_registry, host=ECR_HOST) as zoo:
+        run = run_on_ecr(zoo, tmp_path, capsys, "docker")
+    config = docker_config / "config.json"
+    assert error_lines(run) == [
+        f"! {ECR_HOST}/app:10 error: {ECR_HOST}: app:10: no credentials found for {ECR_HOST} in"
+        f" {config}, which does not exist, and `auth: docker` turns ECR login off for it"
+        " (HTTP 401): UNAUTHORIZED authentication required"
+    ]
 
 
 # -- GHCR: anonymous pulls, tag lists paged at 100 ----------------------------------------------

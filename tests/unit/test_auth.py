@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -33,6 +35,7 @@ from reconciler.registry.credentials import (
     DockerCredentialStore,
     StaticCredentials,
 )
+from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy
 
 
@@ -343,7 +346,7 @@ def test_a_refused_refresh_token_is_an_auth_error_without_the_token() -> None:
     with client(challenging([refused], seen), source) as c, pytest.raises(AuthError) as caught:
         c.get("http://r.test/v2/x/manifests/1")
     assert str(caught.value) == (
-        "r.test: token service refused the configured identity token (HTTP 400)"
+        "r.test: the token service at auth.test refused the identity token (HTTP 400)"
     )
 
 
@@ -490,3 +493,200 @@ def test_malformed_docker_config_entries_name_the_field_never_the_value(
         store_with(tmp_path, entry).lookup("reg.test:5000")
     assert str(caught.value) == f"docker config: {message}"
     assert "Secret-Pw-1" not in str(caught.value)
+
+
+def test_where_credentials_came_from_never_makes_them_different() -> None:
+    assert Credentials("u", "pw", origin="/a/config.json") == Credentials("u", "pw")
+    assert "pw" not in repr(Credentials("u", "pw", origin="/a/config.json"))
+
+
+# -- where credentials come from, or where none were found ---------------------------------------
+
+HOST = "reg.test:5000"
+
+
+def helper_programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`docker-credential-has` knows every host; `docker-credential-empty` none, as helpers say
+    it (a "not found" message, exit 1)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    scripts = {
+        "has": 'echo \'{"Username": "u", "Secret": "Helper-Secret-3"}\'',
+        "empty": "echo 'credentials not found in native keychain'; exit 1",
+    }
+    for name, body in scripts.items():
+        program = bin_dir / f"docker-credential-{name}"
+        program.write_text(f"#!/bin/sh\nread host\n{body}\n")
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("config", "found", "where"),
+    [
+        pytest.param(None, False, "{config}, which does not exist", id="no-config-file"),
+        pytest.param({"auths": {"other.test": {"auth": b64("u:pw")}}}, False, "{config}",
+                     id="no-entry-for-the-host"),
+        pytest.param({"auths": {HOST: {}}}, False, "{config}", id="empty-entry"),
+        pytest.param({"auths": {HOST: {"auth": b64("u:pw")}}}, True, "{config}",
+                     id="auths-entry"),
+        pytest.param({"auths": {f"https://{HOST}/v1/": {"username": "u", "password": "pw"}}},
+                     True, "{config}", id="auths-entry-as-url"),
+        pytest.param({"credHelpers": {HOST: "has"}}, True,
+                     "the credential helper docker-credential-has", id="helper"),
+        pytest.param({"credHelpers": {HOST: "empty"}, "auths": {HOST: {"auth": b64("u:pw")}}},
+                     False, "the credential helper docker-credential-empty that {config} names"
+                     " for it", id="helper-without-them-wins-over-auths"),
+        pytest.param({"credsStore": "has"}, True, "the credential store docker-credential-has",
+                     id="store"),
+        pytest.param({"credsStore": "empty"}, False,
+                     "{config} or its credsStore docker-credential-empty", id="store-without"),
+    ],
+)  # fmt: skip
+def test_the_source_says_where_credentials_came_from_or_where_none_were_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: dict[str, object] | None,
+    found: bool, where: str,
+) -> None:  # fmt: skip
+    helper_programs(tmp_path, monkeypatch)
+    if config is not None:
+        (tmp_path / "config.json").write_text(json.dumps(config))
+    source = DockerCredentialStore(tmp_path).source(HOST)
+    where = where.format(config=tmp_path / "config.json")
+    if found:
+        assert source.credentials is not None and source.searched == ""
+        assert source.credentials.origin == where
+    else:
+        assert source == StaticCredentials(None, where)
+
+
+# -- what a refusal says was tried ---------------------------------------------------------------
+
+CONFIG = "/home/ci/.docker/config.json"
+NOTHING = StaticCredentials(None, CONFIG)
+FROM_CONFIG = StaticCredentials(Credentials("u", "Wrong-Secret-8", origin=CONFIG))
+FROM_HELPER = StaticCredentials(
+    Credentials("u", "Wrong-Secret-8", origin="the credential helper docker-credential-pass")
+)
+FROM_ECR = StaticCredentials(
+    Credentials("AWS", "Wrong-Secret-8", origin="ECR GetAuthorizationToken in eu-west-1")
+)
+IDENTITY = StaticCredentials(Credentials(IDENTITY_TOKEN_USER, "Wrong-Secret-8", origin=CONFIG))
+UNNAMED = StaticCredentials(Credentials("u", "Wrong-Secret-8"))
+UNAUTHORIZED = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
+
+
+def refusing_basic(request: httpx.Request) -> httpx.Response:
+    """A registry that refuses everyone, with a Basic challenge and an error body."""
+    return httpx.Response(401, json=UNAUTHORIZED, headers={"www-authenticate": 'Basic realm="r"'})
+
+
+def token_auth(*, service_grants: bool, registry_status: int = 401) -> Handler:
+    """A Bearer registry whose token service grants a token to anyone (`service_grants`) or
+    refuses everyone; the registry answers `registry_status` to every token it gets."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            return token_answer() if service_grants else httpx.Response(401, json={})
+        if request.headers.get("authorization") == "Bearer T":
+            return httpx.Response(registry_status)
+        challenge = 'Bearer realm="http://auth.test/token",service="reg"'
+        return httpx.Response(401, headers={"www-authenticate": challenge})
+
+    return handler
+
+
+def denying_with_basic(request: httpx.Request) -> httpx.Response:
+    """A Basic registry that takes any credentials, then denies access; without any, 401."""
+    if request.headers.get("authorization", "").startswith("Basic "):
+        return httpx.Response(403)
+    return httpx.Response(401, headers={"www-authenticate": 'Basic realm="r"'})
+
+
+def denying(request: httpx.Request) -> httpx.Response:
+    """A registry that denies access without asking for credentials."""
+    return httpx.Response(403)
+
+
+def no_challenge(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(401, headers={"www-authenticate": 'Negotiate realm="kerberos"'})
+
+
+@pytest.mark.parametrize(
+    ("handler", "source", "message"),
+    [
+        pytest.param(refusing_basic, NOTHING,
+                     f"app:1: no credentials found for r.test in {CONFIG} (HTTP 401):"
+                     " UNAUTHORIZED authentication required", id="basic-none-found"),
+        pytest.param(refusing_basic, FROM_CONFIG,
+                     f"app:1: credentials from {CONFIG} were rejected by r.test (HTTP 401):"
+                     " UNAUTHORIZED authentication required", id="basic-rejected"),
+        pytest.param(refusing_basic, FROM_HELPER,
+                     "app:1: credentials from the credential helper docker-credential-pass were"
+                     " rejected by r.test (HTTP 401): UNAUTHORIZED authentication required",
+                     id="basic-helper-rejected"),
+        pytest.param(refusing_basic, FROM_ECR,
+                     "app:1: credentials from ECR GetAuthorizationToken in eu-west-1 were"
+                     " rejected by r.test (HTTP 401): UNAUTHORIZED authentication required",
+                     id="basic-ecr-rejected"),
+        pytest.param(refusing_basic, UNNAMED,
+                     "app:1: the configured credentials were rejected by r.test (HTTP 401):"
+                     " UNAUTHORIZED authentication required", id="basic-rejected-origin-unknown"),
+        pytest.param(token_auth(service_grants=False), NOTHING,
+                     f"no credentials found for r.test in {CONFIG}, and the token service at"
+                     " auth.test refused anonymous access (HTTP 401)",
+                     id="token-service-anonymous"),
+        pytest.param(token_auth(service_grants=False), FROM_CONFIG,
+                     f"the token service at auth.test refused credentials from {CONFIG}"
+                     " (HTTP 401)", id="token-service-rejected"),
+        pytest.param(token_auth(service_grants=True), NOTHING,
+                     f"app:1: no credentials found for r.test in {CONFIG} (HTTP 401)",
+                     id="anonymous-token-refused-by-registry"),
+        pytest.param(token_auth(service_grants=True), FROM_HELPER,
+                     "app:1: credentials from the credential helper docker-credential-pass were"
+                     " rejected by r.test (HTTP 401)", id="token-refused-by-registry"),
+        pytest.param(token_auth(service_grants=True, registry_status=403), FROM_CONFIG,
+                     f"app:1: access denied to credentials from {CONFIG} (HTTP 403)",
+                     id="token-denied"),
+        pytest.param(denying_with_basic, FROM_CONFIG,
+                     f"app:1: access denied to credentials from {CONFIG} (HTTP 403)",
+                     id="basic-denied"),
+        pytest.param(denying, NOTHING,
+                     f"app:1: access denied without credentials: no credentials found for"
+                     f" r.test in {CONFIG} (HTTP 403)", id="anonymous-denied"),
+        pytest.param(denying, FROM_CONFIG, "app:1: access denied (HTTP 403)",
+                     id="denied-before-credentials-were-asked-for"),
+        pytest.param(no_challenge, FROM_CONFIG,
+                     f"app:1: r.test offered no Basic or Bearer challenge; credentials from"
+                     f" {CONFIG} were not sent (HTTP 401)", id="no-usable-challenge"),
+    ],
+)  # fmt: skip
+def test_an_auth_error_says_what_was_tried_never_the_secret(
+    handler: Handler, source: StaticCredentials, message: str
+) -> None:
+    transport = httpx.MockTransport(handler)
+    settings = ClientSettings("r.test", insecure=True)
+    with (
+        closing(RegistryClient(settings, source, transport=transport)) as registry,
+        pytest.raises(AuthError) as caught,
+    ):
+        registry.manifest_at("app", "1")
+    assert str(caught.value) == f"r.test: {message}"
+    assert "Wrong-Secret-8" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        pytest.param(IDENTITY, f"the identity token from {CONFIG}", id="with-origin"),
+        pytest.param(StaticCredentials(Credentials(IDENTITY_TOKEN_USER, "Wrong-Secret-8")),
+                     "the identity token", id="origin-unknown"),
+    ],
+)  # fmt: skip
+def test_a_refused_identity_token_names_where_it_came_from(
+    source: StaticCredentials, refused: str
+) -> None:
+    seen: list[httpx.Request] = []
+    grant_refused = httpx.Response(400, json={"error": "invalid_grant"})
+    with client(challenging([grant_refused], seen), source) as c, pytest.raises(AuthError) as e:
+        c.get("http://r.test/v2/x/manifests/1")
+    assert str(e.value) == f"r.test: the token service at auth.test refused {refused} (HTTP 400)"

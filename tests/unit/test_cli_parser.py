@@ -97,6 +97,8 @@ def test_resolve_normalises_the_platform() -> None:
         (["resolve", "x", "--platform", "linux"], "invalid platform 'linux'"),
         (["inspect"], "the following arguments are required: REF"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["--lock-wait", "5"], "--lock-wait needs --lock-file"),
+        (["--lock-wait", "0", "--dry-run"], "--lock-wait needs --lock-file"),
     ],
 )
 def test_usage_errors_exit_1_saying_why(
@@ -118,6 +120,69 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["resolve", "--help"]) == 0
     assert "--platform" in capsys.readouterr().out
     assert main(["--version"]) == 0
+
+
+def test_lock_wait_goes_with_lock_file() -> None:
+    args = parse_args(["--lock-file", "/run/r.lock", "--lock-wait", "30"])
+    assert (args.lock_file, args.lock_wait) == (Path("/run/r.lock"), 30.0)
+    assert parse_args(["--lock-file", "/run/r.lock"]).lock_wait is None  # the run waits 0 s
+
+
+def help_of(command: str | None, dest: str) -> str:
+    """The help text of one option or argument, as `--help` prints it (unwrapped)."""
+    parser: Any = build_parser()
+    if command is not None:
+        subparsers = next(a for a in parser._actions if a.dest == "command")
+        parser = subparsers.choices[command]
+    action = next(a for a in parser._actions if a.dest == dest)
+    return " ".join(str(action.help).split())
+
+
+@pytest.mark.parametrize(
+    ("command", "connects"),
+    [
+        (None, True),
+        ("inspect", True),
+        ("resolve", True),
+        ("import", True),
+        ("validate", False),  # offline: no registry is ever asked anything
+        ("schema", False),
+    ],
+)
+def test_verbose_help_speaks_of_requests_only_where_the_command_sends_them(
+    command: str | None, connects: bool
+) -> None:
+    text = help_of(command, "verbose")
+    assert ("-vv: log every registry request" in text) is connects, text
+    assert ("registry" in text or "request" in text) is connects, text
+
+
+def test_schema_explains_its_argument() -> None:
+    text = help_of("schema", "name")
+    assert "config: manifests.yaml (the default)" in text
+    assert "report: the document of `reconcile --output json`" in text
+
+
+@pytest.mark.parametrize(
+    ("dest", "says"),
+    [
+        ("max_changes", "refuse to apply a plan that creates, updates or deletes more than N"),
+        (
+            "detailed_exitcode",
+            "exit 2 when there are changes (planned with --dry-run, made without) and nothing"
+            " failed",
+        ),
+    ],
+)
+def test_main_option_help_is_true(dest: str, says: str) -> None:
+    assert says in help_of(None, dest)
+
+
+def test_the_exit_codes_in_help_cover_apply(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    epilog = capsys.readouterr().out.split("exit codes:")[1]
+    assert "2  with --detailed-exitcode: changes (planned with --dry-run, made without)" in epilog
+    assert "and nothing failed" in epilog
 
 
 def test_every_command_has_help() -> None:

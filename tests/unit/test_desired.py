@@ -11,13 +11,47 @@ from reconciler.types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 from .factories import attestation, image, resolved, target
 
 
-def test_entries_keep_source_order_with_normalised_platforms() -> None:
+def test_entries_keep_source_order_with_platforms_as_the_sources_declare_them() -> None:
+    # As `docker manifest create` writes them: the seed's arm64 image declares variant v8.
     t = target(sources=["10.20", "10.10"])
-    index = build_index(t, resolved(t, (image("linux/aarch64"),), (image("linux/x86_64"),)))
-    assert [str(e.descriptor.platform) for e in index.entries] == ["linux/arm64", "linux/amd64"]
+    index = build_index(t, resolved(t, (image("linux/arm64/v8"),), (image("linux/amd64"),)))
+    assert [str(e.descriptor.platform) for e in index.entries] == ["linux/arm64/v8", "linux/amd64"]
     assert [e.source for e in index.entries] == ["10.20", "10.10"]
     doc = json.loads(index.manifest.raw)
-    assert doc["manifests"][0]["platform"] == {"architecture": "arm64", "os": "linux"}
+    assert doc["manifests"][0]["platform"] == {
+        "architecture": "arm64",
+        "os": "linux",
+        "variant": "v8",
+    }
+    assert doc["manifests"][1]["platform"] == {"architecture": "amd64", "os": "linux"}
+
+
+def test_an_unusual_spelling_in_a_config_is_written_unchanged() -> None:
+    t = target(sources=["a"])
+    [entry] = build_index(t, resolved(t, (image("linux/aarch64"),))).entries
+    assert str(entry.descriptor.platform) == "linux/aarch64"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "named"),
+    [
+        (
+            "linux/arm64",
+            "linux/arm64/v8",
+            "linux/arm64 (declared as linux/arm64 and linux/arm64/v8)",
+        ),
+        ("linux/amd64", "linux/x86_64", "linux/amd64 (declared as linux/amd64 and linux/x86_64)"),
+        ("linux/arm64/v8", "linux/arm64/v8", "linux/arm64/v8;"),
+    ],
+)
+def test_two_spellings_of_one_platform_are_one_platform(
+    first: str, second: str, named: str
+) -> None:
+    t = target(sources=["a", "b"])
+    sources = resolved(t, (image(first, "a"),), (image(second, "b"),))
+    with pytest.raises(AliasError) as raised:
+        build_index(t, sources)
+    assert f"sources 'a' and 'b' both provide {named}" in str(raised.value)
 
 
 def test_same_inputs_give_the_same_bytes() -> None:

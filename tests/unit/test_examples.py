@@ -3,6 +3,10 @@ in it is a valid invocation of this version's CLI (parsed by the CLI's own parse
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import importlib.util
+import json
 import re
 import shlex
 from pathlib import Path
@@ -11,8 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.cli import main, parse_args
+import reconciler.commands
+from reconciler import cli
+from reconciler.apply import Report
+from reconciler.cli import build_parser, main, parse_args
 from reconciler.config import parse
+from reconciler.metrics import RunMetrics, render_metrics
+from reconciler.names import parse_repository
+from reconciler.plan import Action
+from reconciler.selection import repository_shard
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -123,12 +134,35 @@ def test_the_sync_workflow_runs_on_a_schedule_and_covers_every_shard() -> None:
                    for m in matrix_values(job))  # fmt: skip
 
 
+def test_the_sync_workflow_keeps_each_shards_digest_cache_between_runs() -> None:
+    """Restored before the run, saved after it (even when an alias failed: what was read is
+    still good), under a key per shard and per run: a cache entry never changes once saved,
+    so a fixed key would keep the first run's cache forever."""
+    (workflow,) = load_all(EXAMPLES / "github" / "reconcile-sync.yml")
+    job = workflow["jobs"]["sync"]
+    steps = job["steps"]
+    (restore,) = [s for s in steps if s.get("uses", "").startswith("actions/cache/restore@")]
+    (save,) = [s for s in steps if s.get("uses", "").startswith("actions/cache/save@")]
+    (run,) = [s for s in steps if "reconcile --shard" in s.get("run", "")]
+    assert steps.index(restore) < steps.index(run) < steps.index(save)
+    assert save["if"] == "always()"
+    assert save["with"]["path"] == restore["with"]["path"]
+    key = restore["with"]["key"]
+    assert save["with"]["key"] == key
+    assert "${{ matrix.shard }}" in key and "${{ github.run_id }}" in key
+    prefix = restore["with"]["restore-keys"]  # the newest cache of the shard, any run
+    assert key.startswith(prefix) and "run_id" not in prefix
+    for matrix in matrix_values(job):
+        args = check_command(commands_in_script(expand(run["run"], matrix))[0])
+        assert (args.cache_dir, args.no_cache) == (Path(restore["with"]["path"]), False)
+
+
 # -- Kubernetes -------------------------------------------------------------------------------
 
 
 def test_the_cronjob_mounts_its_configmap_and_runs_valid_shards() -> None:
     docs = {doc["kind"]: doc for doc in load_all(EXAMPLES / "kubernetes" / "reconcile.yaml")}
-    assert set(docs) == {"ConfigMap", "CronJob"}
+    assert set(docs) == {"ConfigMap", "PersistentVolumeClaim", "CronJob"}
     config_map, cron_job = docs["ConfigMap"], docs["CronJob"]
     assert config_map["apiVersion"] == "v1" and cron_job["apiVersion"] == "batch/v1"
     assert len(cron_job["spec"]["schedule"].split()) == 5
@@ -157,6 +191,30 @@ def test_the_cronjob_mounts_its_configmap_and_runs_valid_shards() -> None:
     assert field == "metadata.annotations['batch.kubernetes.io/job-completion-index']"
     credentials = next(n for n, v in volumes.items() if "secret" in v)
     assert env["DOCKER_CONFIG"]["value"] == mounts[credentials]
+
+
+def test_the_cronjob_keeps_each_shards_digest_cache_on_one_volume_claim() -> None:
+    """Without a cache that outlives the pod every run is cold: a manifest GET per tag, each
+    a pull on Docker Hub. One claim; each shard index in its own directory of it."""
+    docs = {doc["kind"]: doc for doc in load_all(EXAMPLES / "kubernetes" / "reconcile.yaml")}
+    claim, job = docs["PersistentVolumeClaim"], docs["CronJob"]["spec"]["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    (container,) = pod["containers"]
+    (volume,) = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert not mount.get("readOnly")
+    directories = []
+    for index in range(job["completions"]):
+        env = {"SHARD": str(index)}
+        args = check_command(["reconcile", *(expand_env(a, env) for a in container["args"])])
+        assert (args.cache_dir, args.no_cache) == (Path(mount["mountPath"]), False)
+        directories.append(expand_env(mount["subPathExpr"], env))
+    assert len(set(directories)) == job["completions"]  # a directory per shard index
+    # The pods of one run may land on different nodes, and the cache is written by the
+    # unprivileged user the pod runs as.
+    assert job["parallelism"] > 1 and claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
 
 
 def expand_env(arg: str, env: dict[str, str]) -> str:
@@ -188,6 +246,7 @@ def test_the_crontab_lines_run_valid_commands() -> None:
         assert all(re.fullmatch(r"[\d*/,-]+", f) for f in fields[:5]), line
         args = check_command(shlex.split(fields[5]))
         assert args.metrics_file and args.log_format == "json"
+        assert not args.no_cache  # the cache stays in the owner's ~/.cache between runs
 
 
 def test_the_pre_commit_hook_exists_and_validates_offline(
@@ -233,3 +292,79 @@ def test_readme_mentions_every_example() -> None:
     for path in EXAMPLES.rglob("*"):
         if path.is_file() and path.name != "README.md":
             assert str(path.relative_to(ROOT)) in readme, path
+
+
+def readme_section(title: str) -> str:
+    """The text of the README section headed `title`, up to the next heading."""
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^#+ )", readme, flags=re.S | re.M)
+    assert match, title
+    return match[1]
+
+
+ACTIONS = [action.value for action in Action]
+
+
+def test_readme_metrics_table_lists_every_action_the_metrics_carry() -> None:
+    (row,) = re.findall(r"^\| `reconcile_last_run_aliases\{action=(.*?)\}` \|", readme_section(
+        "On a schedule"), flags=re.M)  # fmt: skip
+    assert re.findall(r'"(\w+)"', row) == ACTIONS
+    rendered = render_metrics(RunMetrics(finished_at=0.0, duration_s=0.0, report=None))
+    assert re.findall(r'^reconcile_last_run_aliases\{action="(\w+)"\}', rendered, re.M) == ACTIONS
+
+
+def test_readme_json_report_lists_every_action_in_the_summary_and_the_action_field() -> None:
+    section = readme_section("JSON output (schema_version 1)")
+    (example,) = re.findall(r"```json\n(.*?)```", section, flags=re.S)
+    summary = json.loads(example)["summary"]
+    assert list(summary) == list(Report((), dry_run=True).summary()) == ACTIONS
+    (field,) = re.findall(r"^- `action`: (.*?)\.", section, flags=re.M | re.S)
+    assert sorted(re.findall(r"`(\w+)`", field)) == sorted(ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("key", "hashed"),
+    [
+        ("localhost:5000/my-image", "localhost:5000/my-image"),
+        ("nginx", "docker.io/library/nginx"),
+        ("index.docker.io/org/app", "docker.io/org/app"),
+        ("registry.example.com/team/tool", "registry.example.com/team/tool"),
+    ],
+)
+def test_readme_describes_the_shard_hash_as_it_is_computed(key: str, hashed: str) -> None:
+    """The README's words, as code: the first 8 bytes of the SHA-256 of `registry/name`
+    (Docker Hub names in full), a big-endian integer, modulo N."""
+    text = " ".join(readme_section("Selecting aliases: `--only` and `--shard`").split())
+    assert "the first 8 bytes of the SHA-256 of `registry/name`" in text
+    assert "read as a big-endian unsigned integer" in text
+    assert "`docker.io/library/nginx`" in text
+    described = int.from_bytes(hashlib.sha256(hashed.encode()).digest()[:8], "big")
+    for count in (2, 3, 7, 16):
+        assert repository_shard(parse_repository(key), count) == described % count
+
+
+# -- module docs ------------------------------------------------------------------------------
+
+
+def parser_commands() -> list[str]:
+    (commands,) = [
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    return list(commands.choices)
+
+
+def test_the_commands_package_docstring_lists_every_command_and_its_module() -> None:
+    listed = re.findall(r"^- `(\w+)`", reconciler.commands.__doc__ or "", flags=re.M)
+    assert listed == ["run", *parser_commands()]
+    for command in parser_commands():
+        assert importlib.util.find_spec(f"reconciler.commands.{command}") or (
+            importlib.util.find_spec(f"reconciler.commands.{command}_")
+        ), command
+
+
+def test_the_cli_docstring_names_every_command() -> None:
+    commands = parser_commands()
+    named = [word for word in re.findall(r"`(\w+)`", cli.__doc__ or "") if word in commands]
+    assert named == commands

@@ -13,9 +13,10 @@ from reconciler.apply import apply, check_max_changes
 from reconciler.errors import GuardError
 from reconciler.lock import run_lock
 from reconciler.plan import Action, make_plan
+from reconciler.prune import Orphan
 from reconciler.registry import RegistryClient
 
-from .factories import ABSENT, image, observed, target
+from .factories import ABSENT, image, live_index, observed, target
 
 AMD, ARM = image("linux/amd64", "a"), image("linux/arm64", "b")
 
@@ -28,8 +29,19 @@ def test_max_changes_refuses_a_larger_plan() -> None:
     plan = make_plan(creating(3))  # type: ignore[arg-type]
     check_max_changes(plan, 3)
     check_max_changes(plan, None)
-    with pytest.raises(GuardError, match="creates or updates 3 aliases, more than --max-changes 2"):
+    with pytest.raises(
+        GuardError, match="creates, updates or deletes 3 aliases, more than --max-changes 2"
+    ):
         check_max_changes(plan, 2)
+
+
+def test_max_changes_counts_deletes() -> None:
+    gone = Orphan(target("old"), live_index(AMD, ARM))
+    plan = make_plan(creating(1), orphans=[gone])  # type: ignore[arg-type]
+    assert [a.action for a in plan.aliases] == [Action.CREATE, Action.DELETE]
+    check_max_changes(plan, 2)
+    with pytest.raises(GuardError, match="creates, updates or deletes 2 aliases"):
+        check_max_changes(plan, 1)
 
 
 def test_a_stopped_run_starts_no_write_and_says_so() -> None:

@@ -12,13 +12,19 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from reconciler.errors import ReconcileError
-from reconciler.observe import observe_alias
+from reconciler.errors import (
+    AliasError,
+    ProtocolError,
+    ReconcileError,
+    RegistryError,
+    TransportError,
+)
+from reconciler.observe import LiveTag, ObservedAlias, observe_alias
 from reconciler.plan import Action, plan_alias
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy
-from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, digest_of
+from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
 
 from .factories import target
 
@@ -78,8 +84,11 @@ def good_source(fake: FakeRegistry) -> None:
     fake.routes[("GET", f"/blobs/{digest_of(CONFIG)}")] = body(CONFIG, "application/octet-stream")
 
 
+NOT_JSON = b"<html>oops</html>"
+
+
 def case_not_json(f: FakeRegistry) -> None:
-    f.routes[("GET", "/manifests/src")] = body(b"<html>oops</html>", OCI_INDEX)
+    f.routes[("GET", "/manifests/src")] = body(NOT_JSON, OCI_INDEX)
 
 
 def case_wrong_content_type(f: FakeRegistry) -> None:
@@ -115,10 +124,11 @@ def case_entry_without_platform(f: FakeRegistry) -> None:
     f.routes[("GET", "/manifests/src")] = body(index(entry()), OCI_INDEX)
 
 
+BAD_DIGEST_INDEX = index(entry(platform=AMD, digest="md5:x"))
+
+
 def case_entry_with_bad_digest(f: FakeRegistry) -> None:
-    f.routes[("GET", "/manifests/src")] = body(
-        index(entry(platform=AMD, digest="md5:x")), OCI_INDEX
-    )
+    f.routes[("GET", "/manifests/src")] = body(BAD_DIGEST_INDEX, OCI_INDEX)
 
 
 def case_same_child_twice(f: FakeRegistry) -> None:
@@ -134,9 +144,12 @@ def case_config_without_platform(f: FakeRegistry) -> None:
     f.routes[("GET", f"/blobs/{digest_of(config)}")] = body(config, "application/json")
 
 
+OTHER_CONFIG = b'{"os":"linux"}'
+
+
 def case_config_digest_mismatch(f: FakeRegistry) -> None:
     good_source(f)
-    f.routes[("GET", f"/blobs/{digest_of(CONFIG)}")] = body(b'{"os":"linux"}', "application/json")
+    f.routes[("GET", f"/blobs/{digest_of(CONFIG)}")] = body(OTHER_CONFIG, "application/json")
 
 
 def case_truncated(f: FakeRegistry) -> None:
@@ -158,50 +171,82 @@ def case_server_error(f: FakeRegistry) -> None:
     f.routes[("GET", "/manifests/src")] = lambda _: httpx.Response(503, text="busy")
 
 
+THING, THING_TYPE = b'{"schemaVersion":2}', "application/vnd.acme.thing+json"
+
+
 def case_alias_holds_an_unknown_thing(f: FakeRegistry) -> None:
     good_source(f)
-    f.routes[("GET", "/manifests/1")] = body(
-        b'{"schemaVersion":2}', "application/vnd.acme.thing+json"
-    )
+    f.routes[("GET", "/manifests/1")] = body(THING, THING_TYPE)
 
 
-HOSTILE = [
-    (case_not_json, "is not a JSON object"),
-    (case_wrong_content_type, "unsupported media type 'text/html'"),
-    (case_digest_header_mismatch, "digest mismatch"),
-    (case_too_large, "larger than 4194304 bytes"),
-    (case_unknown_media_type, "unsupported media type 'application/vnd.acme.thing+json'"),
-    (case_nested_index, "nests another index"),
-    (case_entry_without_platform, "entry without a platform"),
-    (case_entry_with_bad_digest, "malformed entry"),
-    (case_same_child_twice, "lists the image"),
-    (case_config_without_platform, "names no os/architecture"),
-    (case_config_digest_mismatch, "digest mismatch"),
-    (case_truncated, "connection broken"),
-    (case_redirect_for_a_manifest, "HTTP 302"),
-    (case_server_error, "HTTP 503"),
-    (case_alias_holds_an_unknown_thing, "conflict"),
+IMAGE_DIGEST = digest_of(IMAGE)
+
+# The case, the error observe reports (None: the alias was read, the plan finds the fault),
+# and the alias's message, exactly.
+HOSTILE: list[tuple[Callable[[FakeRegistry], None], type[ReconcileError] | None, str]] = [
+    (case_not_json, ProtocolError,
+     f"r.test: manifest {digest_of(NOT_JSON)} is not a JSON object"),
+    (case_wrong_content_type, AliasError,
+     "source 'src' has unsupported media type 'text/html'"),
+    (case_digest_header_mismatch, ProtocolError,
+     f"r.test: my-image:src: digest mismatch: got {IMAGE_DIGEST}"),
+    (case_too_large, ProtocolError,
+     "r.test: /v2/my-image/manifests/src: answer larger than 4194304 bytes"),
+    (case_unknown_media_type, AliasError,
+     "source 'src' has unsupported media type 'application/vnd.acme.thing+json'"),
+    (case_nested_index, AliasError,
+     "source 'src' is an index that nests another index"),
+    (case_entry_without_platform, AliasError,
+     f"source 'src' has an entry without a platform: {IMAGE_DIGEST}"),
+    (case_entry_with_bad_digest, ProtocolError,
+     f"r.test: index {digest_of(BAD_DIGEST_INDEX)} has a malformed entry"),
+    (case_same_child_twice, None,
+     f"source 'src' lists the image {IMAGE_DIGEST} twice"),
+    (case_config_without_platform, AliasError,
+     "source 'src': its image config names no os/architecture; set `platform:` for this source"),
+    (case_config_digest_mismatch, ProtocolError,
+     f"r.test: my-image@{digest_of(CONFIG)}: digest mismatch: got {digest_of(OTHER_CONFIG)}"),
+    (case_truncated, TransportError,
+     "r.test: GET /v2/my-image/manifests/src: connection broken"
+     " (peer closed connection without sending complete message body)"),
+    (case_redirect_for_a_manifest, RegistryError, "r.test: my-image:src: HTTP 302"),
+    (case_server_error, RegistryError, "r.test: my-image:src: HTTP 503"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("serve", "expected"), HOSTILE, ids=[c.__name__[5:] for c, _ in HOSTILE])
-def test_hostile_answers_become_a_clear_alias_error(
-    serve: Callable[[FakeRegistry], None], expected: str
-) -> None:
+def observe_hostile(serve: Callable[[FakeRegistry], None]) -> tuple[FakeRegistry, ObservedAlias]:
     fake = FakeRegistry()
     serve(fake)
     settings = ClientSettings(
         "r.test", insecure=True, retry=RetryPolicy(attempts=2, sleep=lambda _: None)
     )
     client = RegistryClient(settings, StaticCredentials(None), transport=httpx.MockTransport(fake))
-    observed = observe_alias(target("1", ["src"]), lambda _: client)
+    return fake, observe_alias(target("1", ["src"]), lambda _: client)
+
+
+@pytest.mark.parametrize(
+    ("serve", "error", "message"), HOSTILE, ids=[c.__name__[5:] for c, _, _ in HOSTILE]
+)
+def test_hostile_answers_become_a_clear_alias_error(
+    serve: Callable[[FakeRegistry], None], error: type[ReconcileError] | None, message: str
+) -> None:
+    fake, observed = observe_hostile(serve)
     plan = plan_alias(observed)
-    if expected == "conflict":
-        assert plan.action is Action.CONFLICT
-    else:
-        assert plan.action is Action.ERROR, plan
-        assert expected in plan.message
-        assert isinstance(observed.error, ReconcileError) or "src" in plan.message
+    assert type(observed.error) is (error or type(None)), observed.error
+    assert (plan.action, plan.message) == (Action.ERROR, message)
+    assert fake.writes == []
+
+
+def test_an_alias_tag_holding_an_unknown_thing_is_a_conflict_left_untouched() -> None:
+    fake, observed = observe_hostile(case_alias_holds_an_unknown_thing)
+    plan = plan_alias(observed)
+    held = Descriptor(THING_TYPE, digest_of(THING), len(THING))
+    assert observed.live == LiveTag("other", held)
+    assert plan.action is Action.CONFLICT
+    assert plan.message == (
+        f"tag holds something that is not an image, not an index ({THING_TYPE}"
+        f" {digest_of(THING)}); use --force to replace it"
+    )
     assert fake.writes == []
 
 

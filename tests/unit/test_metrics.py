@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.apply import dry_run
+from reconciler.apply import Outcome, Report, dry_run
 from reconciler.errors import ReconcileError
 from reconciler.metrics import RunMetrics, render_metrics, write_metrics
 from reconciler.plan import make_plan
+from reconciler.runerror import RunError
 
 from .test_render import applied_report, mixed_plan_observations
 
@@ -66,6 +67,35 @@ def test_a_run_that_stopped_before_planning() -> None:
     assert metrics["reconcile_last_run_success"] == {(): 0}
     assert metrics["reconcile_last_run_errors"] == {(): 1}
     assert set(metrics["reconcile_last_run_aliases"].values()) == {0}
+
+
+def test_a_refused_plan_is_counted_as_planned_not_as_applied() -> None:
+    plan = make_plan(mixed_plan_observations())
+    refused = Report(tuple(Outcome(alias) for alias in plan.aliases), dry_run=False)
+    error = RunError("max_changes", "the plan creates, updates or deletes 3 aliases, ...")
+    metrics = parsed(render_metrics(RunMetrics(1.0, 0.5, refused, error=error)))
+    assert metrics["reconcile_refused"] == {(): 1}
+    assert metrics["reconcile_last_run_success"] == {(): 0}
+    assert set(metrics["reconcile_last_run_aliases"].values()) == {0}  # nothing happened
+    assert metrics["reconcile_last_run_planned"] == {
+        (("action", "create"),): 1,
+        (("action", "update"),): 2,
+        (("action", "noop"),): 1,
+        (("action", "conflict"),): 1,
+        (("action", "error"),): 1,
+        (("action", "delete"),): 0,
+    }
+
+
+@pytest.mark.parametrize(
+    "error", [None, RunError("timeout", "--timeout 5s reached"), RunError("lock", "held")]
+)
+def test_only_a_refusal_says_refused_and_has_planned_counts(error: RunError | None) -> None:
+    report = dry_run(make_plan(mixed_plan_observations()[:3]))
+    metrics = parsed(render_metrics(RunMetrics(1.0, 0.5, report, dry_run=True, error=error)))
+    assert metrics["reconcile_refused"] == {(): 0}
+    assert "reconcile_last_run_planned" not in metrics
+    assert metrics["reconcile_last_run_success"] == {(): int(error is None)}
 
 
 def test_labels_go_on_every_sample_and_are_escaped() -> None:

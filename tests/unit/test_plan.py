@@ -20,7 +20,7 @@ def test_absent_tag_is_created_with_one_change_per_platform() -> None:
     assert plan.action is Action.CREATE
     assert plan.changes == (
         Change("add", "platform", "linux/amd64", None, AMD.digest, "10.10"),
-        Change("add", "platform", "linux/arm64", None, ARM.digest, "10.20"),
+        Change("add", "platform", "linux/arm64/v8", None, ARM.digest, "10.20"),
     )
 
 
@@ -28,6 +28,26 @@ def test_index_written_by_docker_manifest_push_is_in_sync() -> None:
     # docker writes arm64 as arm64/v8 and indents differently: same meaning, no rewrite.
     docker_written = live_index(AMD, ARM, media_type=DOCKER_LIST)
     assert plan_alias(seed(docker_written)).action is Action.NOOP
+
+
+def test_an_index_written_without_the_variant_is_in_sync_and_not_rewritten_for_it() -> None:
+    # Earlier versions of this tool wrote arm64 without the `v8` its config declares.
+    arm_without_variant = image("linux/arm64", "arm")
+    assert arm_without_variant.digest == ARM.digest
+    assert plan_alias(seed(live_index(AMD, arm_without_variant))).action is Action.NOOP
+
+
+def test_changes_list_platforms_in_source_order_then_what_only_the_live_index_has() -> None:
+    s390, ppc, riscv = (image(p, p) for p in ("linux/s390x", "linux/ppc64le", "linux/riscv64"))
+    t = target(sources=["z", "a", "m"])
+    old_riscv = image("linux/riscv64", "old")
+    plan = plan_alias(observed(t, live_index(old_riscv, AMD), (s390,), (ppc,), (riscv,)))
+    assert [(c.kind, c.subject) for c in plan.changes] == [
+        ("add", "linux/s390x"),
+        ("add", "linux/ppc64le"),
+        ("change", "linux/riscv64"),
+        ("remove", "linux/amd64"),
+    ]
 
 
 def test_oci_index_with_the_same_children_is_in_sync_under_auto() -> None:
@@ -45,7 +65,7 @@ def test_repushed_source_updates_just_that_platform() -> None:
     plan = plan_alias(seed(live_index(AMD, old_arm)))
     assert plan.action is Action.UPDATE
     assert plan.changes == (
-        Change("change", "platform", "linux/arm64", old_arm.digest, ARM.digest, "10.20"),
+        Change("change", "platform", "linux/arm64/v8", old_arm.digest, ARM.digest, "10.20"),
     )
 
 
@@ -53,7 +73,7 @@ def test_extra_and_missing_platforms_are_reported() -> None:
     s390 = image("linux/s390x", "s390")
     plan = plan_alias(seed(live_index(AMD, s390)))
     assert plan.changes == (
-        Change("add", "platform", "linux/arm64", None, ARM.digest, "10.20"),
+        Change("add", "platform", "linux/arm64/v8", None, ARM.digest, "10.20"),
         Change("remove", "platform", "linux/s390x", s390.digest, None, None),
     )
 

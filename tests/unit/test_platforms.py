@@ -7,30 +7,35 @@ from .factories import digest, image
 
 
 @pytest.mark.parametrize(
-    ("written", "canonical"),
+    ("written", "spelled", "key"),
     [
-        ("linux/amd64", "linux/amd64"),
-        ("linux/x86_64", "linux/amd64"),
-        ("linux/x86-64", "linux/amd64"),
-        ("linux/amd64/v1", "linux/amd64"),
-        ("linux/amd64/v2", "linux/amd64/v2"),
-        ("linux/aarch64", "linux/arm64"),
-        ("linux/arm64/v8", "linux/arm64"),
-        ("linux/arm64/8", "linux/arm64"),
-        ("linux/aarch64/v8.0", "linux/arm64"),
-        ("linux/armhf", "linux/arm/v7"),
-        ("linux/armel", "linux/arm/v6"),
-        ("linux/arm", "linux/arm/v7"),
-        ("linux/arm/7", "linux/arm/v7"),
-        ("linux/arm/v6", "linux/arm/v6"),
-        ("linux/i386", "linux/386"),
-        ("Linux/AMD64", "linux/amd64"),
-        ("macos/arm64", "darwin/arm64"),
-        ("windows/amd64", "windows/amd64"),
+        ("linux/amd64", "linux/amd64", "linux/amd64"),
+        ("linux/x86_64", "linux/amd64", "linux/amd64"),
+        ("linux/x86-64", "linux/amd64", "linux/amd64"),
+        ("linux/amd64/v1", "linux/amd64/v1", "linux/amd64"),
+        ("linux/amd64/v2", "linux/amd64/v2", "linux/amd64/v2"),
+        ("linux/aarch64", "linux/arm64", "linux/arm64"),
+        ("linux/arm64/v8", "linux/arm64/v8", "linux/arm64"),
+        ("linux/arm64/8", "linux/arm64/v8", "linux/arm64"),
+        ("linux/aarch64/v8.0", "linux/arm64/v8.0", "linux/arm64"),
+        ("linux/armhf", "linux/arm/v7", "linux/arm/v7"),
+        ("linux/armel", "linux/arm/v6", "linux/arm/v6"),
+        ("linux/arm", "linux/arm", "linux/arm/v7"),
+        ("linux/arm/7", "linux/arm/v7", "linux/arm/v7"),
+        ("linux/arm/v6", "linux/arm/v6", "linux/arm/v6"),
+        ("linux/i386", "linux/386", "linux/386"),
+        ("Linux/AMD64", "linux/amd64", "linux/amd64"),
+        ("macos/arm64", "darwin/arm64", "darwin/arm64"),
+        ("windows/amd64", "windows/amd64", "windows/amd64"),
     ],
 )
-def test_normalize_spells_each_platform_one_way(written: str, canonical: str) -> None:
-    assert str(platforms.parse(written)) == canonical
+def test_a_platform_is_written_in_canonical_spelling_and_compared_normalised(
+    written: str, spelled: str, key: str
+) -> None:
+    parsed = platforms.parse(written)
+    assert str(parsed) == spelled  # what manifests.yaml's `platform:` writes into the index
+    assert str(platforms.normalize(parsed)) == key  # what comparisons use
+    assert platforms.same(parsed, platforms.parse(key))
 
 
 @pytest.mark.parametrize("text", ["linux", "linux/", "/amd64", "a/b/c/d", ""])
@@ -39,10 +44,12 @@ def test_parse_rejects_malformed_platforms(text: str) -> None:
         platforms.parse(text)
 
 
-def test_normalize_is_idempotent() -> None:
-    for text in ["linux/aarch64", "linux/armhf", "linux/x86_64/v1", "linux/arm"]:
-        once = platforms.parse(text)
-        assert platforms.normalize(once) == once
+@pytest.mark.parametrize("text", ["linux/aarch64", "linux/armhf", "linux/x86_64/v1", "linux/arm"])
+def test_canonical_and_normalize_are_idempotent(text: str) -> None:
+    spelled = platforms.parse(text)
+    assert platforms.canonical(spelled) == spelled
+    key = platforms.normalize(spelled)
+    assert platforms.normalize(key) == key
 
 
 SEED = [image("linux/amd64", "a"), image("linux/arm64/v8", "b")]

@@ -14,6 +14,7 @@ from reconciler.markdown import render_markdown
 from reconciler.observe import LiveTag, ObservedAlias
 from reconciler.plan import Change, make_plan
 from reconciler.render import ChangeText, describe_change, render_json, render_text
+from reconciler.runerror import RunError
 from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target
@@ -90,6 +91,21 @@ def test_json_plan() -> None:
     first = doc["aliases"][0]
     assert first["target"] == "localhost:5000/my-image:10"
     assert [e["source"] for e in first["desired"]["entries"]] == ["10.10", "10.20"]
+
+
+def test_json_says_why_the_run_failed_as_a_whole() -> None:
+    error = RunError("lock", "another reconcile holds the lock /run/reconcile.lock")
+    doc = json.loads(render_json(Report((), dry_run=False), error))
+    assert doc == {
+        "schema_version": 1,
+        "dry_run": False,
+        "error": {
+            "kind": "lock",
+            "message": "another reconcile holds the lock /run/reconcile.lock",
+        },
+        "aliases": [],
+        "summary": {"create": 0, "update": 0, "noop": 0, "conflict": 0, "error": 0, "delete": 0},
+    }
 
 
 def applied_report() -> Report:

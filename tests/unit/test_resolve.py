@@ -156,6 +156,18 @@ def test_text_names_the_pull_and_the_fallback() -> None:
     assert last.startswith("a linux/arm64 machine accepts, best first: linux/arm64, ")
 
 
+def test_resolve_shows_the_machine_as_asked_and_the_entry_as_the_index_holds_it() -> None:
+    seed = index(entry("linux/amd64", "amd"), entry("linux/arm64/v8", "arm"))
+    resolution = resolve(platforms.parse("linux/arm64/v8"), entries_of(seed, "r"))
+    head = Descriptor(OCI_INDEX, seed.digest, len(seed.raw))
+    lines = render_resolution(REF, head, resolution).splitlines()
+    pulled = digest("arm")
+    assert lines[0] == f"linux/arm64/v8 pulls localhost:5000/my-image@{pulled} (linux/arm64/v8)"
+    assert f"  > linux/arm64/v8  {pulled[:19]}" in lines
+    doc = json.loads(render_resolution_json(REF, head, resolution))
+    assert (doc["platform"], doc["selected"]["platform"]) == ("linux/arm64/v8", "linux/arm64/v8")
+
+
 def test_text_when_nothing_matches() -> None:
     resolution = resolve(platforms.parse("linux/s390x"), entries_of(ARM32, "r"))
     head = Descriptor(OCI_INDEX, ARM32.digest, len(ARM32.raw))

@@ -93,13 +93,53 @@ def test_retry_after_is_honoured_and_capped() -> None:
     assert clock.sleeps == [3.0, 5.0]
 
 
-def test_backoff_grows_and_is_jittered_within_bounds() -> None:
+class Drawn(random.Random):
+    """Records each range the policy draws a wait from, and returns the point `fraction` of
+    the way through it: the jitter, made visible."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(0)
+        self.fraction = fraction
+        self.ranges: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.ranges.append((a, b))
+        return a + (b - a) * self.fraction
+
+
+@pytest.mark.parametrize(
+    ("settings", "fraction", "ranges", "sleeps"),
+    [
+        # After failed attempt n the wait is drawn from [0, base * 2**n]: it doubles...
+        ({"base_delay_s": 1, "max_delay_s": 100}, 1.0, [2, 4, 8, 16, 32], [2, 4, 8, 16, 32]),
+        # ...until max_delay caps it,
+        ({"base_delay_s": 1, "max_delay_s": 5}, 1.0, [2, 4, 5, 5, 5], [2, 4, 5, 5, 5]),
+        # with the defaults too (base 0.25 s, cap 8 s),
+        ({}, 1.0, [0.5, 1, 2, 4, 8], [0.5, 1, 2, 4, 8]),
+        # and the wait is anywhere in the range (full jitter), not its end.
+        ({"base_delay_s": 1, "max_delay_s": 100}, 0.25, [2, 4, 8, 16, 32], [0.5, 1, 2, 4, 8]),
+    ],
+    ids=["doubles", "capped", "defaults", "jittered"],
+)
+def test_backoff_doubles_per_attempt_up_to_the_cap_with_full_jitter(
+    settings: dict[str, float], fraction: float, ranges: list[float], sleeps: list[float]
+) -> None:
+    clock, rng = FakeClock(), Drawn(fraction)
+    _, call = scripted(*[answer(503)] * 6)
+    retry = RetryPolicy(sleep=clock.sleep, clock=lambda: clock.now, rng=rng, attempts=6,
+                        **settings)  # fmt: skip
+    assert retry.run("GET x", call).status == 503
+    assert rng.ranges == [(0, high) for high in ranges]
+    assert clock.sleeps == sleeps
+
+
+def test_backoff_waits_are_exactly_the_draws_of_the_policy_random_source() -> None:
     clock = FakeClock()
     _, call = scripted(*[answer(503)] * 6)
     last = policy(clock, attempts=6, base_delay_s=1, max_delay_s=100).run("GET x", call)
     assert last.status == 503
-    for attempt, slept in enumerate(clock.sleeps, start=1):
-        assert 0 <= slept <= 2**attempt
+    same = random.Random(7)  # the seed policy() gives: the exact waits it must have drawn
+    assert clock.sleeps == [same.uniform(0, 2**attempt) for attempt in range(1, 6)]
 
 
 def test_the_deadline_stops_retries_early() -> None:

@@ -81,11 +81,20 @@ VALID = {
     "registry settings": "registries:\n  r.example.com:\n    insecure: true\n"
     "    endpoint: http://127.0.0.1:5000\n" + REPO + '      "10": [a]\n',
     "defaults": "version: 1\ndefaults:\n  media_type: docker\n" + REPO + '      "10": [a]\n',
+    "only registries": "registries:\n  localhost:5000:\n    insecure: true\n",
+    "no repositories": "version: 1\n",
+    "sources from other repositories": REPO + '      "10":\n        - "r.example.com/app:1.2"\n'
+    '        - "library/alpine@sha256:' + "a" * 64 + '"\n'
+    "        - {ref: ghcr.io/org/app-arm64:1.2, platform: linux/arm64}\n"
+    '        - "localhost:5000/builds/app:1@sha256:' + "a" * 64 + '"\n',
 }
 INVALID = {
     "misspelt key": 'repositories:\n  localhost:5000/my-image:\n    aliasses:\n      "10": [a]\n',
     "unknown top-level key": "repos: {}\n" + REPO + '      "10": [a]\n',
-    "no repositories": "version: 1\n",
+    "repositories as a list": "repositories: [a]\n",
+    "reference without tag or digest": REPO + '      "10": ["r.example.com/app"]\n',
+    "reference with a bad tag": REPO + '      "10": ["r.example.com/app:-1"]\n',
+    "ref and tag": REPO + '      "10": [{tag: a, ref: "r.example.com/app:1"}]\n',
     "no sources": REPO + '      "10": []\n',
     "tag with a space": REPO + '      "10": ["bad tag"]\n',
     "alias with a space": REPO + '      "bad alias": [a]\n',
@@ -124,7 +133,8 @@ def test_rules_across_fields_are_left_to_validate() -> None:
     """What a schema cannot say; `reconcile validate` catches these."""
     self_source = REPO + '      "10": ["10.1", "10"]\n'
     docker_annotations = REPO + "      a: {sources: [b], media_type: docker, annotations: {c: d}}\n"
-    for text in (self_source, docker_annotations):
+    same_source_twice = REPO + '      "10": ["10.1", {tag: "10.1"}]\n'
+    for text in (self_source, docker_annotations, same_source_twice):
         assert schema_errors(text) == [] and not tool_accepts(text)
 
 
@@ -144,3 +154,33 @@ def test_the_report_schema_rejects_another_version() -> None:
     doc = json.loads((GOLDEN / "plan.json").read_text())
     doc["schema_version"] = 2
     assert not Draft202012Validator(report_schema()).is_valid(doc)
+
+
+def test_the_report_schema_documents_each_kind_of_run_error() -> None:
+    error = report_schema()["properties"]["error"]["anyOf"][1]
+    kinds = error["properties"]["kind"]["oneOf"]
+    assert [k["const"] for k in kinds] == [
+        "config",
+        "lock",
+        "max_changes",
+        "timeout",
+        "interrupted",
+        "internal",
+    ]
+    assert all(k["description"] for k in kinds)
+    assert "error" in report_schema()["required"]
+
+
+@pytest.mark.parametrize(
+    ("error", "valid"),
+    [
+        (None, True),
+        ({"kind": "max_changes", "message": "the plan ..."}, True),
+        ({"kind": "network", "message": "x"}, False),
+        ({"kind": "config"}, False),
+    ],
+)
+def test_the_report_schema_checks_the_run_error(error: Any, valid: bool) -> None:
+    doc = json.loads((GOLDEN / "plan.json").read_text())
+    doc["error"] = error
+    assert Draft202012Validator(report_schema()).is_valid(doc) is valid

@@ -134,8 +134,8 @@ PROOF_AMD_22, PROOF_ARM_22 = attestation(AMD_22), attestation(ARM_22)
 def test_each_platform_takes_the_newest_tag_that_has_it() -> None:
     picks = pick([("10.20", [ARM_20]), ("10.10", [AMD_10])])
     assert picks == [
-        Pick("10.10", (AMD_10,), ("linux/amd64",)),
-        Pick("10.20", (ARM_20,), ("linux/arm64",)),
+        Pick("10.10", (AMD_10,), ("linux/amd64",), ("linux/amd64",)),
+        Pick("10.20", (ARM_20,), ("linux/arm64",), ("linux/arm64",)),
     ]
 
 
@@ -150,29 +150,30 @@ def test_a_newer_tag_moves_only_its_platform() -> None:
 def test_an_index_tag_gives_several_platforms_with_their_attestations() -> None:
     index = [AMD_22, ARM_22, PROOF_AMD_22, PROOF_ARM_22]
     picks = pick([("10.22", index), ("10.21", [ARM_21]), ("10.10", [AMD_10])])
-    assert picks == [Pick("10.22", tuple(index), ("linux/amd64", "linux/arm64"))]
+    keys, shown = ("linux/amd64", "linux/arm64"), ("linux/amd64", "linux/arm64/v8")
+    assert picks == [Pick("10.22", tuple(index), keys, shown)]
 
 
 def test_an_index_tag_gives_only_the_platforms_it_wins() -> None:
     index = [AMD_22, ARM_22, PROOF_AMD_22, PROOF_ARM_22]
     picks = pick([("10.23", [ARM_21]), ("10.22", index)])
     assert picks == [
-        Pick("10.22", (AMD_22, PROOF_AMD_22), ("linux/amd64",)),
-        Pick("10.23", (ARM_21,), ("linux/arm64",)),
+        Pick("10.22", (AMD_22, PROOF_AMD_22), ("linux/amd64",), ("linux/amd64",)),
+        Pick("10.23", (ARM_21,), ("linux/arm64",), ("linux/aarch64",)),
     ]
 
 
 def test_entries_without_a_runnable_platform_decide_nothing() -> None:
     unknown = image("unknown/unknown", "mystery")
     assert pick([("10.30", [unknown]), ("10.10", [AMD_10])]) == [
-        Pick("10.10", (AMD_10,), ("linux/amd64",))
+        Pick("10.10", (AMD_10,), ("linux/amd64",), ("linux/amd64",))
     ]
     assert pick([]) == []
 
 
 def test_an_orphan_attestation_is_left_out() -> None:
     picks = pick([("10.22", [ARM_22, PROOF_AMD_22, PROOF_ARM_22]), ("10.10", [AMD_10])])
-    assert picks[1] == Pick("10.22", (ARM_22, PROOF_ARM_22), ("linux/arm64",))
+    assert picks[1] == Pick("10.22", (ARM_22, PROOF_ARM_22), ("linux/arm64",), ("linux/arm64/v8",))
 
 
 def test_no_descriptor_is_shared_between_picks() -> None:
