@@ -14,6 +14,7 @@ Three things, kept apart:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from .types import Descriptor, Platform
 
@@ -81,21 +82,16 @@ def same(a: Platform, b: Platform) -> bool:
 
 
 def normalize(platform: Platform) -> Platform:
-    """The canonical spelling of a platform; idempotent."""
-    os_name = platform.os.lower()
-    os_name = _OS_ALIASES.get(os_name, os_name)
-    arch = platform.architecture.lower()
-    variant = platform.variant.lower()
-    if arch in _ARCH_ALIASES:
-        arch, implied = _ARCH_ALIASES[arch]
-        variant = variant if arch in _BASELINE_VARIANTS else (variant or implied)
+    """The comparison key of a platform: its canonical spelling without the baseline variants
+    (`arm64/v8` is `arm64`, `amd64/v1` is `amd64`) and with containerd's default for 32-bit
+    arm (`arm` is `arm/v7`); idempotent. Never written into an index."""
+    spelled = canonical(platform)
+    arch, variant = spelled.architecture, spelled.variant
     if variant in _BASELINE_VARIANTS.get(arch, set()):
         variant = ""
     if arch == "arm":
         variant = _arm_variant(variant)
-    return Platform(
-        os_name, arch, _v_prefixed(arch, variant), platform.os_version, platform.os_features
-    )
+    return replace(spelled, variant=variant)
 
 
 def _arm_variant(variant: str) -> str:

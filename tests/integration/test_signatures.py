@@ -29,11 +29,17 @@ def alias(
     return reconcile
 
 
-def test_cosign_signs_and_verifies_the_alias_we_wrote(
-    registry: RegistryProcess, repo_name: str, alias: Reconcile, cosign: Cosign
-) -> None:
+@pytest.fixture
+def pinned(registry: RegistryProcess, repo_name: str, alias: Reconcile) -> tuple[str, str]:
+    """The alias by digest, as cosign signs it: (REPO@DIGEST, DIGEST)."""
     _, _, digest = get_manifest(registry.url, repo_name, "10")
-    ref = f"{registry.host}/{repo_name}@{digest}"
+    return f"{registry.host}/{repo_name}@{digest}", digest
+
+
+def test_cosign_signs_and_verifies_the_alias_we_wrote(
+    registry: RegistryProcess, repo_name: str, pinned: tuple[str, str], cosign: Cosign
+) -> None:
+    ref, digest = pinned
     cosign.sign(ref)
     [payload] = cosign.verify(ref)
     assert payload["critical"]["image"]["docker-manifest-digest"] == digest
@@ -41,10 +47,9 @@ def test_cosign_signs_and_verifies_the_alias_we_wrote(
 
 
 def test_an_unsigned_image_and_a_foreign_key_fail_verification(
-    registry: RegistryProcess, repo_name: str, alias: Reconcile, cosign: Cosign, tmp_path: Path
+    pinned: tuple[str, str], cosign: Cosign, tmp_path: Path
 ) -> None:
-    _, _, digest = get_manifest(registry.url, repo_name, "10")
-    ref = f"{registry.host}/{repo_name}@{digest}"
+    ref, _ = pinned
     with pytest.raises(CosignError, match="no signatures found"):
         cosign.verify(ref)
     Cosign(tmp_path / "someone-else").sign(ref)
@@ -53,11 +58,10 @@ def test_an_unsigned_image_and_a_foreign_key_fail_verification(
 
 
 def test_a_signed_alias_is_up_to_date_and_stays_signed(
-    registry: RegistryProcess, repo_name: str, alias: Reconcile, cosign: Cosign
-) -> None:
-    _, _, digest = get_manifest(registry.url, repo_name, "10")
-    ref = f"{registry.host}/{repo_name}@{digest}"
-    cosign.sign(ref)
+    registry: RegistryProcess, repo_name: str, alias: Reconcile, pinned: tuple[str, str],
+    cosign: Cosign,
+) -> None:  # fmt: skip
+    cosign.sign(pinned[0])
     registry.clear_log()
     run = alias()
     assert run.out == "Everything up to date (1 alias).\n"

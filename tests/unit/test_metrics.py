@@ -17,6 +17,16 @@ from reconciler.runerror import RunError
 
 from .test_render import applied_report, mixed_plan_observations
 
+# The counts per action of the report the tests build: one error and one conflict.
+BY_ACTION = {
+    (("action", "create"),): 1,
+    (("action", "update"),): 2,
+    (("action", "noop"),): 1,
+    (("action", "conflict"),): 1,
+    (("action", "error"),): 1,
+    (("action", "delete"),): 0,
+}
+
 
 def parsed(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     """name -> {sorted labels: value}, through the reference parser."""
@@ -38,14 +48,7 @@ def test_a_failed_run_with_its_counts() -> None:
     assert metrics["reconcile_last_run_success"] == {(): 0}
     assert metrics["reconcile_last_run_dry_run"] == {(): 1}
     assert metrics["reconcile_last_run_errors"] == {(): 2}  # one error and one conflict
-    assert metrics["reconcile_last_run_aliases"] == {
-        (("action", "create"),): 1,
-        (("action", "update"),): 2,
-        (("action", "noop"),): 1,
-        (("action", "conflict"),): 1,
-        (("action", "error"),): 1,
-        (("action", "delete"),): 0,
-    }
+    assert metrics["reconcile_last_run_aliases"] == BY_ACTION
 
 
 def test_after_apply_the_failed_write_is_an_error() -> None:
@@ -77,14 +80,7 @@ def test_a_refused_plan_is_counted_as_planned_not_as_applied() -> None:
     assert metrics["reconcile_refused"] == {(): 1}
     assert metrics["reconcile_last_run_success"] == {(): 0}
     assert set(metrics["reconcile_last_run_aliases"].values()) == {0}  # nothing happened
-    assert metrics["reconcile_last_run_planned"] == {
-        (("action", "create"),): 1,
-        (("action", "update"),): 2,
-        (("action", "noop"),): 1,
-        (("action", "conflict"),): 1,
-        (("action", "error"),): 1,
-        (("action", "delete"),): 0,
-    }
+    assert metrics["reconcile_last_run_planned"] == BY_ACTION
 
 
 @pytest.mark.parametrize(
