@@ -144,7 +144,8 @@ def apply_alias(
     return Outcome(alias, applied=True)
 
 
-_SETTLING = ("MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID")
+# The error codes of an index PUT whose children the registry does not see yet.
+_SETTLING = frozenset({"MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
 
 
 def _put_index(client: RegistryClient, alias: AliasPlan) -> None:
@@ -158,7 +159,7 @@ def _put_index(client: RegistryClient, alias: AliasPlan) -> None:
             client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
             return
         except RegistryError as exc:
-            settling = exc.status == 400 and any(code in exc.message for code in _SETTLING)
+            settling = exc.status == 400 and exc.code in _SETTLING
             if not (alias.copies and settling) or attempt + 1 == _INDEX_ATTEMPTS:
                 raise
             log.info("%s: retrying the index after %s (attempt %d)", target.name, exc, attempt + 2)

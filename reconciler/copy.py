@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .errors import AuthError, RegistryError, TransportError
+from .errors import AuthError, RegistryError
 from .names import RepositoryName
 from .observe import ClientFor, Copy
 from .registry import RegistryClient
@@ -71,8 +71,9 @@ class _BlobCopy:
 
     def run(self) -> None:
         """Copy the blob, in a new upload session per attempt (a stream cannot be replayed):
-        transient failures are retried, and a 401 once, the auth flow having fetched fresh
-        credentials while answering it (an expired token); a second 401 fails the alias."""
+        transient failures (`RegistryError.transient`, as in the retry layer) are retried, and
+        a 401 once, the auth flow having fetched fresh credentials while answering it (an
+        expired token); a second 401 fails the alias."""
         attempt, refused = 1, False
         while True:
             try:
@@ -83,8 +84,8 @@ class _BlobCopy:
                     raise
                 refused = True
                 log.info("copy of %s refused (%s); once more, with fresh credentials", self, exc)
-            except (TransportError, RegistryError) as exc:
-                if attempt == _BLOB_ATTEMPTS or not _transient(exc):
+            except RegistryError as exc:
+                if attempt == _BLOB_ATTEMPTS or not exc.transient:
                     raise
                 attempt += 1
                 log.info("retrying copy of %s after %s (attempt %d)", self, exc, attempt)
@@ -106,9 +107,3 @@ class _BlobCopy:
 
     def __str__(self) -> str:
         return self.digest[:19]
-
-
-def _transient(exc: RegistryError) -> bool:
-    if isinstance(exc, TransportError):
-        return exc.transient  # a rejected TLS certificate is not, as in the retry layer
-    return (exc.status or 0) >= 500 or exc.status == 429

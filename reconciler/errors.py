@@ -1,17 +1,52 @@
 """Every expected failure is a `ReconcileError`; its `str()` is what a user reads.
 
+The trees hold every exception class of the package, each under its base class, with
+`(module)` where it is not defined in this module; tests/unit/test_errors.py checks them
+against the code, so a new exception class needs its line here.
+
 ```
 ReconcileError
-├── ConfigError            the file is wrong: names the file, line and field
-├── CredentialsError       a credential store or helper could not be read
-├── RegistryError          something a registry said or failed to say, naming the registry
-│   ├── AuthError          401/403: credentials missing, wrong or not allowed
-│   ├── NotFoundError      the repository, manifest or blob does not exist
-│   ├── TransportError     connection, TLS or timeout: nothing usable came back
-│   └── ProtocolError      an answer that breaks the spec: bad digest, bad JSON, too large
-├── AliasError             the alias cannot be built from what its sources hold
-├── GuardError             a safety limit refused the run (--max-changes, --lock-file)
-└── Interrupted            stopped (SIGINT, SIGTERM, --timeout) before this work started
+├── ConfigError              the file is wrong: names the file, line and field
+├── CredentialsError         a credential store or helper could not be read
+├── SelectionError           (selection.py) --only or --shard is malformed or matches nothing
+├── InvalidReference         (refs.py) a reference typed on the command line is malformed
+├── RegistryError            something a registry said or failed to say, naming the registry
+│   ├── AuthError            401/403: credentials missing, wrong or not allowed
+│   ├── NotFoundError        the repository, manifest or blob does not exist
+│   ├── TransportError       connection, TLS or timeout: nothing usable came back
+│   │   ├── TlsError         the certificate was refused, or plain HTTP answered TLS
+│   │   └── _TokenServiceUnreachable   (registry/auth.py) no token service, after retries
+│   ├── ProtocolError        an answer that breaks the spec: bad digest, bad JSON, too large
+│   └── EcrError             (registry/ecr.py) an ECR API call failed
+├── AliasError               the alias cannot be built from what its sources hold
+├── GuardError               a safety limit refused the run (--max-changes, --lock-file)
+│   ├── LockHeld             (lock.py) another run holds --lock-file
+│   └── Refused              (commands/run.py) --max-changes refused the plan, which it holds
+└── Interrupted              stopped (SIGINT, SIGTERM, --timeout) before this work started
+```
+
+A `RegistryError` carries `registry`, `message` (its `str()` is `registry: message`, except an
+`EcrError`'s, whose message names the ECR call and region itself), the HTTP `status` when an
+answer came, and `code`: the registry's name for the failure, or None when it gave none. That
+is the `code` of the first entry of a distribution error body (`{"errors": [{"code":
+"MANIFEST_UNKNOWN", "message": ..., "detail": ...}]}`), or the ECR API's error code
+(`AccessDeniedException`). Code that tells failures apart compares `code`, never the
+message's text. `transient` is the one decision of whether the same request may succeed when
+sent again, for the retry layer and for blob copies alike.
+
+Internal exceptions, caught inside the package and reported as another (named last) or
+not at all:
+
+```
+Exception
+└── YamlIssue                (yamlsource.py) a YAML syntax error or duplicate key: ConfigError
+ValueError
+└── MalformedTagList         (registry/taglist.py) a tag-list page that is not one: ProtocolError
+httpx.ConnectError
+├── CertificateError         (registry/transport.py) certificate not verified: TlsError
+└── NotTlsError              (registry/transport.py) plain HTTP answered TLS: TlsError
+BrokenPipeError
+└── _EarlyAnswer             (registry/transport.py) answered before the body was all sent
 ```
 
 Messages never contain credentials: nothing in this module ever receives one.
@@ -55,11 +90,27 @@ class CredentialsError(ReconcileError):
 
 
 class RegistryError(ReconcileError):
-    """A registry request failed. `registry` is the host as written in the config."""
+    """A registry request failed. `registry` is the host as written in the config; `status`
+    the HTTP status of the answer, if one came; `code` the registry's own name for the failure
+    (`MANIFEST_UNKNOWN`, `TAG_INVALID`; see the module's docstring), if it gave one."""
 
-    def __init__(self, registry: str, message: str, *, status: int | None = None) -> None:
-        self.registry, self.status, self.message = registry, status, message
+    def __init__(
+        self,
+        registry: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        self.registry, self.status, self.message, self.code = registry, status, message, code
         super().__init__(f"{registry}: {message}")
+
+    @property
+    def transient(self) -> bool:
+        """Whether the same request may succeed when sent again: a 429 or any 5xx answer.
+        Failures without an answer decide for themselves (TransportError and its subclasses
+        set it as a class attribute). Retries and blob copies both ask this."""
+        return self.status == 429 or (self.status or 0) >= 500
 
 
 class AuthError(RegistryError):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import httpx
 
 from ..errors import ProtocolError
 
-__all__ = ["Answer", "read_at_most"]
+__all__ = ["Answer", "error_code", "read_at_most"]
 
 
 @dataclass(frozen=True)
@@ -40,3 +41,18 @@ def read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> by
             raise ProtocolError(host, f"{what}: answer larger than {cap} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def error_code(body: bytes) -> str | None:
+    """The code of the first error in a distribution error body, `{"errors": [{"code":
+    "MANIFEST_UNKNOWN", "message": "...", "detail": ...}, ...]}` (the one a message quotes);
+    None for any other body: empty, not JSON, another shape, a code that is not a string.
+    `body` was read under a cap (`read_at_most`)."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):  # not UTF-8 or not JSON; nested beyond the parser
+        return None
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors else None
+    code = first.get("code") if isinstance(first, dict) else None
+    return code if isinstance(code, str) and code else None

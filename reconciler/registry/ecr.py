@@ -16,7 +16,8 @@ tests/unit/test_iam_policy.py):
 
 AWS credentials are found by boto3's standard chain (environment, `~/.aws` profiles, SSO, web
 identity, container and instance roles); nothing here reads them itself. Every AWS failure
-becomes one `EcrError` line built by `describe_aws_error`, which never includes a secret.
+becomes one `EcrError` line built by `describe_aws_error`, which never includes a secret; the
+error is a RegistryError whose `code` is the API's error code, when AWS answered with one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from botocore.exceptions import (
     TokenRetrievalError,
 )
 
-from ..errors import ReconcileError
+from ..errors import RegistryError
 from ..names import ECR_HOST, EcrHost, parse_ecr_host
 from ..types import (
     DOCKER_LIST,
@@ -135,8 +136,19 @@ _BAD_CREDENTIAL_CODES = frozenset(
 _THROTTLE_CODES = frozenset({"ThrottlingException", "LimitExceededException", "Throttling"})
 
 
-class EcrError(ReconcileError):
-    """An ECR API call failed; the message names the call and the reason, on one line."""
+class EcrError(RegistryError):
+    """An ECR API call failed; the message names the call, the region and the reason, on one
+    line, and is the whole of its `str()`. `registry` is the region whose ECR API was called
+    (one session serves every ECR registry of a region), `code` the API's error code
+    (`AccessDeniedException`, `InvalidParameterException`; a BatchDeleteImage failure's
+    `failureCode`) when AWS gave one. No `status`: botocore has retried what it could, so the
+    error is not transient."""
+
+    def __init__(self, region: str, message: str, *, code: str | None = None) -> None:
+        super().__init__(region, message, code=code)
+
+    def __str__(self) -> str:
+        return self.message  # it names the region already
 
 
 @functools.lru_cache(maxsize=256)
@@ -308,7 +320,8 @@ class EcrSession:
             # boto3 itself honours AWS_ENDPOINT_URL_ECR (and endpoint_url in the profile).
             return session.client("ecr", config=_BOTO_CONFIG)
         except (BotoCoreError, ClientError) as exc:
-            raise EcrError(describe_aws_error(exc, action, profile=self.profile)) from None
+            message = describe_aws_error(exc, action, profile=self.profile)
+            raise EcrError(self.region, message, code=_code_of(exc)) from None
 
     def credentials(self, *, force_refresh: bool = False) -> Credentials:
         """Registry credentials ("AWS", password) for this region, fetched at most once per
@@ -331,8 +344,8 @@ class EcrSession:
         except (BotoCoreError, ClientError) as exc:
             raise self._error(exc, action) from None
         if not data or "authorizationToken" not in data[0] or "expiresAt" not in data[0]:
-            raise EcrError(f"{action}: the answer holds no authorization token")
-        credentials = _decode_token(data[0]["authorizationToken"], action)
+            raise EcrError(self.region, f"{action}: the answer holds no authorization token")
+        credentials = _decode_token(data[0]["authorizationToken"], action, region=self.region)
         return _Token(credentials, self._refresh_at(data[0]["expiresAt"].timestamp()))
 
     def _refresh_at(self, expires_at: float) -> float:
@@ -415,22 +428,30 @@ class EcrSession:
         return f" with AWS profile {self.profile}" if self.profile else ""
 
     def _error(self, exc: Exception, action: str) -> EcrError:
-        return EcrError(describe_aws_error(exc, action, profile=self._boto_profile))
+        message = describe_aws_error(exc, action, profile=self._boto_profile)
+        return EcrError(self.region, message, code=_code_of(exc))
 
 
 def _error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def _decode_token(token: str, action: str) -> Credentials:
+def _code_of(exc: Exception) -> str | None:
+    """The API's error code of an AWS failure; None when AWS did not answer (no credentials,
+    no connection) or gave none."""
+    return (_error_code(exc) or None) if isinstance(exc, ClientError) else None
+
+
+def _decode_token(token: str, action: str, *, region: str = "") -> Credentials:
     """base64 `AWS:<password>` -> Credentials("AWS", password). The token is never quoted
-    in an error: it is the password."""
+    in an error: it is the password. `region` is the error's registry."""
     try:
         user, sep, password = base64.b64decode(token, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         sep, user, password = "", "", ""
     if not sep or not user or not password:
-        raise EcrError(f"{action}: the authorization token is not base64 user:password")
+        message = f"{action}: the authorization token is not base64 user:password"
+        raise EcrError(region, message)
     return Credentials(user, password, origin=action)  # named if the registry refuses them
 
 
@@ -477,7 +498,9 @@ class EcrRepositories:
             f for f in answer.get("failures", []) if f.get("failureCode") != "ImageNotFound"
         ]
         if failures:
-            raise EcrError(f"{action}: {failures[0].get('failureReason', 'failed')}")
+            first = failures[0]
+            reason = f"{action}: {first.get('failureReason', 'failed')}"
+            raise EcrError(self.session.region, reason, code=first.get("failureCode") or None)
 
     def read_many(
         self,

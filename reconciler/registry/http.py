@@ -40,7 +40,7 @@ from ..types import (
     is_digest,
     media_type_of,
 )
-from .answer import Answer, read_at_most
+from .answer import Answer, error_code, read_at_most
 from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
@@ -655,17 +655,19 @@ class RegistryClient:
         if status < 300:
             return
         detail = _error_detail(response)
+        code = error_code(response.body)
         if status in (401, 403):
-            raise self._auth_error(response, what, detail)
+            raise self._auth_error(response, what, detail, code)
         if status == 404:
-            raise NotFoundError(self.host, f"{what}: not found{detail}", status=status)
+            raise NotFoundError(self.host, f"{what}: not found{detail}", status=status, code=code)
         if status == 429 and self._pull_limit.refuses(response):
-            raise self._pull_limit.error(what)
+            raise self._pull_limit.error(what, code=code)
         if status == 429:
-            raise RegistryError(self.host, f"{what}: rate limited (HTTP 429){detail}", status=429)
-        raise RegistryError(self.host, f"{what}: HTTP {status}{detail}", status=status)
+            message = f"{what}: rate limited (HTTP 429){detail}"
+            raise RegistryError(self.host, message, status=429, code=code)
+        raise RegistryError(self.host, f"{what}: HTTP {status}{detail}", status=status, code=code)
 
-    def _auth_error(self, response: Answer, what: str, detail: str) -> AuthError:
+    def _auth_error(self, response: Answer, what: str, detail: str, code: str | None) -> AuthError:
         """A 401 or 403 saying what was tried (see RegistryAuth.refusal); storage behind a
         redirect got no credentials, so there is nothing to say about them."""
         status = response.status
@@ -673,7 +675,8 @@ class RegistryClient:
             reason = self._auth.refusal(status, response.authorization)
         else:
             reason = "authentication required" if status == 401 else "access denied"
-        return AuthError(self.host, f"{what}: {reason} (HTTP {status}){detail}", status=status)
+        message = f"{what}: {reason} (HTTP {status}){detail}"
+        return AuthError(self.host, message, status=status, code=code)
 
     def _verify(self, actual: str, expected: str, what: str) -> None:
         if actual != expected:

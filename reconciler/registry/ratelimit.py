@@ -111,7 +111,9 @@ class PullLimit:
         if spent:
             raise self.error(what)
 
-    def error(self, what: str) -> RegistryError:
+    def error(self, what: str, *, code: str | None = None) -> RegistryError:
+        """A pull of `what` refused, or not sent, on a spent limit; `code` is the refusing
+        answer's error code (Docker Hub's `TOOMANYREQUESTS`), when there was an answer."""
         with self._lock:
             window = describe_window(self._window_s)
         return RegistryError(
@@ -120,6 +122,7 @@ class PullLimit:
             " goes to it in this run (HEADs do not count and go on): run again after the"
             " window, or pull with credentials that have a higher limit",
             status=429,
+            code=code,
         )
 
     def describe(self) -> str:

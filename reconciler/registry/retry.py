@@ -3,6 +3,11 @@
 jitter, bounded by a number of attempts and by a deadline. A 429 that refuses a pull on a
 spent rate limit is not retried (the caller marks it `final`).
 
+Whether an error is transient is `RegistryError.transient`, the decision blob copies take
+too. Only a TransportError (no answer came) is retried here, answers being judged by their
+status; any other error a call raises is final: a refusal, a broken answer, or a token
+service or ECR API failure already retried by its own policy.
+
 Backoff: after failed attempt n (from 1) the wait is a random time in
 [0, min(max_delay, base * 2**n)], so that many clients throttled at once do not retry in
 lockstep. A `Retry-After` on any retried answer (seconds or an HTTP date) replaces that wait,
