@@ -26,7 +26,7 @@ from .names import (
     parse_reference,
     parse_repository,
 )
-from .track import check as check_track
+from .pipeline.track import check as check_track
 from .types import Platform, is_digest
 
 __all__ = [

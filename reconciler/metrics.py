@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .apply import Report
 from .errors import ReconcileError
-from .plan import Action
+from .pipeline.apply import Report
+from .pipeline.plan import Action
 from .runerror import RunError
 
 __all__ = ["RunMetrics", "render_metrics", "write_metrics"]

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .apply import Outcome, Report
-from .desired import DesiredIndex
-from .observe import Copy
-from .plan import Action, Change
+from .pipeline.apply import Outcome, Report
+from .pipeline.desired import DesiredIndex
+from .pipeline.observe import Copy
+from .pipeline.plan import Action, Change
 from .runerror import RunError
 from .types import DOCKER_LIST, OCI_INDEX
 

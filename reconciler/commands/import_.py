@@ -23,12 +23,12 @@ import yaml
 from .. import platforms
 from ..adopt import Adoption, Choice, TagInfo, choose_sources
 from ..config import Alias, AliasTarget, Config, Defaults, parse
-from ..desired import DesiredEntry, build_index
 from ..errors import ReconcileError
 from ..lookup import entries_of, is_index
 from ..names import ImageReference, RepositoryName
-from ..observe import ClientFor, observe_alias
-from ..plan import Action, AliasPlan, plan_alias
+from ..pipeline.desired import DesiredEntry, build_index
+from ..pipeline.observe import ClientFor, observe_alias
+from ..pipeline.plan import Action, AliasPlan, plan_alias
 from ..refs import parse_reference
 from ..registry import Registries, RegistryClient
 from ..render import describe_change

@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from .. import config
-from ..apply import Outcome, Report, apply, check_max_changes, dry_run
 from ..errors import ConfigError, CredentialsError, GuardError, ReconcileError
 from ..lock import LockHeld, run_lock
 from ..markdown import render_markdown
 from ..metrics import RunMetrics, render_metrics, write_metrics
-from ..observe import observe
-from ..plan import make_plan
+from ..pipeline.apply import Outcome, Report, apply, check_max_changes, dry_run
+from ..pipeline.observe import observe
+from ..pipeline.plan import make_plan
+from ..pipeline.prune import find_orphans
 from ..progress import Progress
-from ..prune import find_orphans
 from ..registry import Cache, PullLimits, Registries
 from ..registry.cache import default_cache_dir
 from ..render import render_json, render_text, summary_text

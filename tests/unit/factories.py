@@ -8,7 +8,7 @@ import yaml
 
 from reconciler import platforms
 from reconciler.config import AliasTarget, Config, parse
-from reconciler.observe import LiveTag, ObservedAlias, ResolvedSource
+from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
 from reconciler.types import (
     ATTESTATION_DIGEST_ANNOTATION,
     ATTESTATION_TYPE_ANNOTATION,

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from reconciler.desired import build_index
 from reconciler.errors import AliasError
+from reconciler.pipeline.desired import build_index
 from reconciler.types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 
 from .factories import attestation, image, resolved, target

@@ -13,12 +13,12 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from reconciler.apply import _put_index
-from reconciler.desired import DesiredIndex
 from reconciler.errors import AuthError, NotFoundError, ProtocolError, RegistryError
 from reconciler.names import RepositoryName
-from reconciler.observe import Copy
-from reconciler.plan import Action, AliasPlan
+from reconciler.pipeline.apply import _put_index
+from reconciler.pipeline.desired import DesiredIndex
+from reconciler.pipeline.observe import Copy
+from reconciler.pipeline.plan import Action, AliasPlan
 from reconciler.registry.answer import error_code
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.ecr import EcrError, EcrSession, describe_aws_error
@@ -28,8 +28,8 @@ from reconciler.types import OCI_INDEX, OCI_MANIFEST
 
 from .factories import digest, target
 
-# The module, not the function `reconciler.apply` that the package's API exports.
-APPLY = importlib.import_module("reconciler.apply")
+# The module, not the function `reconciler.pipeline.apply` that the package's API exports.
+APPLY = importlib.import_module("reconciler.pipeline.apply")
 
 
 def errors(*entries: object) -> bytes:

@@ -17,12 +17,12 @@ import yaml
 
 import reconciler.commands
 from reconciler import cli
-from reconciler.apply import Report
 from reconciler.cli import build_parser, main, parse_args
 from reconciler.config import parse
 from reconciler.metrics import RunMetrics, render_metrics
 from reconciler.names import parse_repository
-from reconciler.plan import Action
+from reconciler.pipeline.apply import Report
+from reconciler.pipeline.plan import Action
 from reconciler.selection import repository_shard
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import apply, check_max_changes
 from reconciler.errors import GuardError
 from reconciler.lock import run_lock
-from reconciler.plan import Action, make_plan
-from reconciler.prune import Orphan
+from reconciler.pipeline.apply import apply, check_max_changes
+from reconciler.pipeline.plan import Action, make_plan
+from reconciler.pipeline.prune import Orphan
 from reconciler.registry import RegistryClient
 
 from .factories import ABSENT, image, live_index, observed, target

@@ -19,8 +19,8 @@ from reconciler.errors import (
     RegistryError,
     TransportError,
 )
-from reconciler.observe import LiveTag, ObservedAlias, observe_alias
-from reconciler.plan import Action, plan_alias
+from reconciler.pipeline.observe import LiveTag, ObservedAlias, observe_alias
+from reconciler.pipeline.plan import Action, plan_alias
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy

@@ -135,13 +135,13 @@ REGISTRY_CALLS: dict[str, Mode] = {
 # Who calls: a module (relative to reconciler/), or `module:function` where one module serves
 # two stages. A new caller must be added here, in the mode it runs in.
 CALLER_MODES: dict[str, Mode] = {
-    "observe.py": Mode.DRY_RUN,
+    "pipeline/observe.py": Mode.DRY_RUN,
     "lookup.py": Mode.DRY_RUN,  # inspect, resolve
     "commands/import_.py": Mode.DRY_RUN,
-    "prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan
-    "prune.py:delete_alias": Mode.PRUNE,
-    "apply.py": Mode.APPLY,
-    "copy.py": Mode.APPLY,
+    "pipeline/prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan
+    "pipeline/prune.py:delete_alias": Mode.PRUNE,
+    "pipeline/apply.py": Mode.APPLY,
+    "pipeline/transfer.py": Mode.APPLY,
 }
 
 

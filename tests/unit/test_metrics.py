@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.apply import Outcome, Report, dry_run
 from reconciler.errors import ReconcileError
 from reconciler.metrics import RunMetrics, render_metrics, write_metrics
-from reconciler.plan import make_plan
+from reconciler.pipeline.apply import Outcome, Report, dry_run
+from reconciler.pipeline.plan import make_plan
 from reconciler.runerror import RunError
 
 from .test_render import applied_report, mixed_plan_observations

@@ -14,10 +14,10 @@ from typing import cast
 
 import pytest
 
-from reconciler.apply import apply
 from reconciler.errors import Interrupted, RegistryError
-from reconciler.observe import observe
-from reconciler.plan import Action, make_plan
+from reconciler.pipeline.apply import apply
+from reconciler.pipeline.observe import observe
+from reconciler.pipeline.plan import Action, make_plan
 from reconciler.progress import Progress
 from reconciler.registry import RegistryClient
 

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from reconciler import platforms
 from reconciler.config import AliasTarget, Config, parse
-from reconciler.desired import DesiredIndex, build_index
 from reconciler.errors import ConfigError
-from reconciler.observe import LiveTag, ObservedAlias, ResolvedSource
-from reconciler.plan import Action, AliasPlan, plan_alias
+from reconciler.pipeline.desired import DesiredIndex, build_index
+from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
+from reconciler.pipeline.plan import Action, AliasPlan, plan_alias
 from reconciler.types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,

@@ -16,13 +16,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from reconciler import config
-from reconciler.apply import Outcome, Report, dry_run
 from reconciler.commands import run as run_module
 from reconciler.commands.run import RunOptions, exit_code, run
 from reconciler.errors import TransportError
 from reconciler.lock import run_lock
 from reconciler.metrics import RunMetrics, render_metrics
-from reconciler.plan import make_plan
+from reconciler.pipeline.apply import Outcome, Report, dry_run
+from reconciler.pipeline.plan import make_plan
 from reconciler.progress import Progress
 from reconciler.runerror import ERROR_KINDS, RunError
 from reconciler.schema import report_schema

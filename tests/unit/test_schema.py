@@ -12,10 +12,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler.apply import dry_run
 from reconciler.config import parse
 from reconciler.errors import ConfigError
-from reconciler.plan import make_plan
+from reconciler.pipeline.apply import dry_run
+from reconciler.pipeline.plan import make_plan
 from reconciler.render import render_json
 from reconciler.schema import config_schema, report_schema
 

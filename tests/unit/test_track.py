@@ -11,8 +11,8 @@ from jsonschema import Draft202012Validator
 
 from reconciler.config import Track, parse
 from reconciler.errors import ConfigError
+from reconciler.pipeline.track import Pick, candidates, check, describe, glob_key, pick
 from reconciler.schema import config_schema
-from reconciler.track import Pick, candidates, check, describe, glob_key, pick
 from reconciler.types import OCI_MANIFEST, Descriptor
 
 from .factories import attestation, image

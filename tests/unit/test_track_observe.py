@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from reconciler.errors import AliasError
-from reconciler.observe import observe_alias, resolve_track
-from reconciler.track import MAX_CANDIDATES
+from reconciler.pipeline.observe import observe_alias, resolve_track
+from reconciler.pipeline.track import MAX_CANDIDATES
 from reconciler.types import DOCKER_MANIFEST, Manifest, digest_of
 
 from .factories import REPO, parse_dict

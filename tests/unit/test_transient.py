@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import pytest
 
-from reconciler.copy import _BLOB_ATTEMPTS, _BlobCopy
 from reconciler.errors import (
     AuthError,
     CredentialsError,
@@ -22,6 +21,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.names import RepositoryName
+from reconciler.pipeline.transfer import _BLOB_ATTEMPTS, _BlobCopy
 from reconciler.registry import RegistryClient
 from reconciler.registry.auth import _TokenServiceUnreachable
 from reconciler.registry.ratelimit import PullLimit

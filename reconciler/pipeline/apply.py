@@ -21,11 +21,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .copy import CopyOnce
-from .errors import GuardError, Interrupted, ReconcileError, RegistryError
+from ..errors import GuardError, Interrupted, ReconcileError, RegistryError
+from ..registry import RegistryClient
 from .plan import CHANGES, Action, AliasPlan, Plan
 from .prune import delete_alias
-from .registry import RegistryClient
+from .transfer import CopyOnce
 
 __all__ = ["Outcome", "Report", "apply", "check_max_changes", "dry_run"]
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from . import platforms
-from .config import AliasTarget
+from .. import platforms
+from ..config import AliasTarget
+from ..errors import ReconcileError
+from ..types import Descriptor
 from .desired import DesiredIndex, build_index
-from .errors import ReconcileError
 from .observe import Copy, LiveTag, ObservedAlias, RepositoryState
 from .prune import Orphan
-from .types import Descriptor
 
 __all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
 

@@ -12,10 +12,10 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from .errors import AuthError, RegistryError
-from .names import RepositoryName
+from ..errors import AuthError, RegistryError
+from ..names import RepositoryName
+from ..registry import RegistryClient
 from .observe import ClientFor, Copy
-from .registry import RegistryClient
 
 __all__ = ["CopyOnce", "copy_manifest"]
 

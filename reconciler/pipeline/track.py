@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import platforms
-from .semver import Range, Version
-from .types import Descriptor
+from .. import platforms
+from ..semver import Range, Version
+from ..types import Descriptor
 
 if TYPE_CHECKING:  # config validates patterns with `check`: avoid the import cycle
-    from .config import Track
+    from ..config import Track
 
 __all__ = [
     "MAX_CANDIDATES",

@@ -16,12 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..config import AliasTarget, Source
+from ..errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
+from ..names import RepositoryName, check_tag
+from ..registry import RegistryClient
+from ..types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 from . import track as tracking
-from .config import AliasTarget, Source
-from .errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
-from .names import RepositoryName, check_tag
-from .registry import RegistryClient
-from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
 
 __all__ = [
     "Copy",

@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .config import MANAGED_ANNOTATION, AliasTarget, Config
-from .errors import ReconcileError
-from .names import RepositoryName, parse_repository
+from ..config import MANAGED_ANNOTATION, AliasTarget, Config
+from ..errors import ReconcileError
+from ..names import RepositoryName, parse_repository
+from ..registry import RegistryClient
+from ..selection import Pattern, Shard, selects_repository
 from .observe import LiveTag, read_live
-from .registry import RegistryClient
-from .selection import Pattern, Shard, selects_repository
 
 __all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
 

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import platforms
-from .config import AliasTarget
-from .errors import AliasError
-from .observe import ResolvedSource
-from .types import (
+from .. import platforms
+from ..config import AliasTarget
+from ..errors import AliasError
+from ..types import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -29,6 +28,7 @@ from .types import (
     Platform,
     digest_of,
 )
+from .observe import ResolvedSource
 
 __all__ = ["DesiredEntry", "DesiredIndex", "build_index"]
 
