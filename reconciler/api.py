@@ -101,7 +101,9 @@ def plan(
     part = Shard.parse(shard) if shard is not None else None
     targets = select(config.targets(), patterns, part, repositories=list(config.repositories))
     directory = None if no_cache else Path(cache_dir) if cache_dir else default_cache_dir()
-    with Registries(config, max_connections=concurrency, cache=Cache(directory)) as registries:
+    with Registries(
+        config.registry_settings(), max_connections=concurrency, cache=Cache(directory)
+    ) as registries:
         observed = observe(targets, registries.client, concurrency=concurrency)
         orphans = find_orphans(config, registries.client, only=patterns, shard=part)
         stages = make_plan(observed, force=force, orphans=orphans)
@@ -117,7 +119,9 @@ def apply(
     report, the others proceed."""
     _apply.check_max_changes(plan._stages, max_changes)
     cache = Cache(plan._cache_dir)
-    with Registries(plan.config, max_connections=concurrency, cache=cache) as registries:
+    with Registries(
+        plan.config.registry_settings(), max_connections=concurrency, cache=cache
+    ) as registries:
         done = _apply.apply(plan._stages, registries.client, concurrency=concurrency)
     return Report(tuple(_result(outcome) for outcome in done.outcomes))
 

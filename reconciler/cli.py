@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 from . import __version__, logs, platforms
 from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
@@ -127,14 +127,32 @@ def _add_common(parser: argparse.ArgumentParser, *, top: bool, offline: bool = F
     )
 
 
+class _Add(Protocol):
+    """`parser.add_argument` for the main command's options (recording each as main-only)."""
+
+    def __call__(self, *flags: str, **kwargs: Any) -> None: ...
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """The main command's options; returns them as dest -> flag."""
+    """The main command's options, by theme, in the order `--help` lists them; returns them
+    as dest -> flag."""
     main_only: dict[str, str] = {}
 
     def add(*flags: str, **kwargs: Any) -> None:
         action = parser.add_argument(*flags, **kwargs)
         main_only[action.dest] = flags[-1]
 
+    _add_mode_options(add)
+    _add_selection_options(add)
+    _add_metrics_option(add)
+    _add_cache_options(add)
+    _add_guard_options(add)
+    _add_color_option(add)
+    return main_only
+
+
+def _add_mode_options(add: _Add) -> None:
+    """What a run does, and how it reports it."""
     add("--dry-run", action="store_true", help="show the plan; write nothing")
     add(
         "--output",
@@ -154,6 +172,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         help="exit 2 when there are changes (planned with --dry-run, made without) and nothing"
         " failed; 0 when there are none, 1 on any failure",
     )
+
+
+def _add_selection_options(add: _Add) -> None:
+    """How many aliases a run handles at once, and which."""
     add(
         "--concurrency",
         type=_positive,
@@ -176,6 +198,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         metavar="I/N",
         help="only repositories in shard I of N (I from 0), by a stable hash of the repository",
     )
+
+
+def _add_metrics_option(add: _Add) -> None:
     add(
         "--metrics-file",
         type=Path,
@@ -183,6 +208,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         metavar="PATH",
         help="write Prometheus metrics of this run to PATH (node_exporter textfile collector)",
     )
+
+
+def _add_cache_options(add: _Add) -> None:
     add(
         "--cache-dir",
         type=Path,
@@ -191,6 +219,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         help="keep content read by digest here between runs (default: ~/.cache/reconciler)",
     )
     add("--no-cache", action="store_true", help="keep content in memory for this run only")
+
+
+def _add_guard_options(add: _Add) -> None:
+    """Safety guards: a cap on changes, a lock against concurrent runs, a time limit."""
     add(
         "--max-changes",
         type=_non_negative,
@@ -220,13 +252,15 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
         metavar="SECONDS",
         help="after SECONDS start no new reads or writes; report what was not done, exit 1",
     )
+
+
+def _add_color_option(add: _Add) -> None:
     add(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
         help="colour the text plan: auto (a terminal and NO_COLOR unset), always, never",
     )
-    return main_only
 
 
 def _add_validate(commands: Any) -> None:

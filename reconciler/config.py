@@ -27,6 +27,7 @@ from .names import (
     parse_repository,
 )
 from .pipeline.track import check as check_track
+from .registry.settings import AuthMode, HostSettings, SettingsByHost, entry_for
 from .types import Platform, is_digest
 
 __all__ = [
@@ -70,31 +71,55 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_HOST = HostSettings()  # the registry layer's defaults are the file's
+
+
 class RegistrySettings(_Model):
     """How to reach one registry host."""
 
-    insecure: bool = Field(False, description="plain HTTP instead of HTTPS")
+    insecure: bool = Field(_HOST.insecure, description="plain HTTP instead of HTTPS")
     endpoint: Annotated[str, AfterValidator(_check_endpoint)] | None = Field(
-        None, description="base URL to talk to instead of https://<host>"
+        _HOST.endpoint, description="base URL to talk to instead of https://<host>"
     )
     ca_file: Path | None = Field(
-        None,
+        _HOST.ca_file,
         description="PEM bundle to verify the registry's TLS; relative to the config file",
     )
-    timeout: float = Field(30.0, gt=0, description="seconds allowed for one request")
+    timeout: float = Field(_HOST.timeout, gt=0, description="seconds allowed for one request")
     concurrency: int | None = Field(
-        None, ge=1, description="requests in flight to this registry (default: --concurrency)"
+        _HOST.concurrency,
+        ge=1,
+        description="requests in flight to this registry (default: --concurrency)",
     )
-    auth: Literal["auto", "docker", "ecr"] = Field(
-        "auto",
+    auth: AuthMode = Field(
+        _HOST.auth,
         description="auto: ECR auth for ECR hosts, docker credentials otherwise; ecr forces "
         "ECR auth (proxies, tests); docker opts out",
     )
-    aws_profile: str | None = Field(None, description="AWS profile for ECR (default chain)")
-    region: str | None = Field(None, description="AWS region for ECR (default: from the host)")
-    create_repository: bool = Field(
-        False, description="ECR: create a missing repository instead of failing its aliases"
+    aws_profile: str | None = Field(
+        _HOST.aws_profile, description="AWS profile for ECR (default chain)"
     )
+    region: str | None = Field(
+        _HOST.region, description="AWS region for ECR (default: from the host)"
+    )
+    create_repository: bool = Field(
+        _HOST.create_repository,
+        description="ECR: create a missing repository instead of failing its aliases",
+    )
+
+    def host_settings(self) -> HostSettings:
+        """This entry as the registry layer takes it (the class docstring is the schema's)."""
+        return HostSettings(
+            insecure=self.insecure,
+            endpoint=self.endpoint,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            concurrency=self.concurrency,
+            auth=self.auth,
+            aws_profile=self.aws_profile,
+            region=self.region,
+            create_repository=self.create_repository,
+        )
 
 
 def _check_reference(text: str) -> str:
@@ -208,11 +233,12 @@ class Config(_Model):
         """The settings of `host`: its own entry, or the entry of another spelling of the same
         registry (`docker.io`, `index.docker.io` and `registry-1.docker.io` are one), or the
         defaults."""
-        if host in self.registries:
-            return self.registries[host]
-        wanted = canonical_host(host)
-        same = (s for key, s in self.registries.items() if canonical_host(key) == wanted)
-        return next(same, RegistrySettings())
+        found = entry_for(self.registries, host)
+        return found if found is not None else RegistrySettings()
+
+    def registry_settings(self) -> SettingsByHost:
+        """The `registries:` section as the registry layer takes it (`Registries(...)`)."""
+        return SettingsByHost({h: s.host_settings() for h, s in self.registries.items()})
 
     def targets(self) -> list[AliasTarget]:
         return [

@@ -104,20 +104,20 @@ def image_platform(client: RegistryClient, repository: str, manifest: Manifest) 
 
 @dataclass(frozen=True)
 class Resolution:
-    """What a machine of platform `host` pulls from a reference."""
+    """What a machine of platform `machine` pulls from a reference."""
 
-    host: Platform  # as asked for (`--platform linux/arm64/v8` stays v8)
+    machine: Platform  # as asked for (`--platform linux/arm64/v8` stays v8)
     accepts: tuple[Platform, ...]  # what that machine accepts, most preferred first
     index: bool  # the reference is an index; otherwise `entries` is the image itself
     entries: tuple[Descriptor, ...]
     chosen: Descriptor | None
 
 
-def resolve(host: Platform, entries: Sequence[Descriptor], *, index: bool = True) -> Resolution:
-    """containerd's choice among `entries` for `host` (see `platforms.select`, which compares
-    normalised platforms); `host` is kept as asked for, to be shown that way."""
-    accepts = tuple(platforms.candidates(host))
-    return Resolution(host, accepts, index, tuple(entries), platforms.select(host, entries))
+def resolve(machine: Platform, entries: Sequence[Descriptor], *, index: bool = True) -> Resolution:
+    """containerd's choice among `entries` for `machine` (see `platforms.select`, which compares
+    normalised platforms); `machine` is kept as asked for, to be shown that way."""
+    accepts = tuple(platforms.candidates(machine))
+    return Resolution(machine, accepts, index, tuple(entries), platforms.select(machine, entries))
 
 
 def _document(manifest: Manifest) -> dict[str, Any]:

@@ -105,21 +105,21 @@ def is_unknown(platform: Platform | None) -> bool:
     return platform is not None and _key(platform)[:2] == ("unknown", "unknown")
 
 
-def candidates(host: Platform) -> list[Platform]:
-    """Platforms a machine of `host` accepts, most preferred first."""
-    host = normalize(host)
-    if host.architecture == "amd64":
-        level = _level(host.variant, default=1)
+def candidates(machine: Platform) -> list[Platform]:
+    """Platforms a machine of platform `machine` accepts, most preferred first."""
+    machine = normalize(machine)
+    if machine.architecture == "amd64":
+        level = _level(machine.variant, default=1)
         archs = [("amd64", "" if n == 1 else f"v{n}") for n in range(level, 0, -1)]
         archs.append(("386", ""))
-    elif host.architecture == "arm64":
-        archs = [("arm64", host.variant)] + [("arm", f"v{n}") for n in (8, 7, 6, 5)]
-    elif host.architecture == "arm":
-        level = _level(host.variant, default=7)
+    elif machine.architecture == "arm64":
+        archs = [("arm64", machine.variant)] + [("arm", f"v{n}") for n in (8, 7, 6, 5)]
+    elif machine.architecture == "arm":
+        level = _level(machine.variant, default=7)
         archs = [("arm", f"v{n}") for n in range(level, 4, -1)]
     else:
-        archs = [(host.architecture, host.variant)]
-    return [Platform(host.os, arch, variant) for arch, variant in archs]
+        archs = [(machine.architecture, machine.variant)]
+    return [Platform(machine.os, arch, variant) for arch, variant in archs]
 
 
 def _level(variant: str, default: int) -> int:
@@ -133,12 +133,13 @@ def _key(platform: Platform) -> tuple[str, str, str]:
     return (p.os, p.architecture, p.variant)
 
 
-def select(host: Platform, entries: Sequence[Descriptor]) -> Descriptor | None:
-    """The entry a machine of platform `host` pulls: best candidate first, index order breaks ties.
+def select(machine: Platform, entries: Sequence[Descriptor]) -> Descriptor | None:
+    """The entry a machine of platform `machine` pulls: best candidate first, index order breaks
+    ties.
 
     Entries without a platform are a last resort; `unknown/unknown` entries are never chosen.
     """
-    for wanted in candidates(host):
+    for wanted in candidates(machine):
         for entry in _with_platform(entries):
             assert entry.platform is not None
             if _key(entry.platform) == _key(wanted):

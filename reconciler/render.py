@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from .jsonreport import JSON_SCHEMA_VERSION, Run, document
 from .pipeline.apply import Outcome, Report
 from .pipeline.desired import DesiredIndex
 from .pipeline.observe import Copy
@@ -35,7 +36,6 @@ __all__ = [
     "summary_text",
 ]
 
-JSON_SCHEMA_VERSION = 1
 SYMBOLS = {
     Action.CREATE: "+",
     Action.UPDATE: "~",
@@ -217,63 +217,7 @@ def summary_text(report: Report, *, color: bool = False) -> str:
 
 
 def render_json(report: Report, error: RunError | None = None) -> str:
-    """The `--output json` document, `schema_version` 1 (see `reconcile schema report`).
-    `error` says why the run failed as a whole (`null` when it did not); a run that stopped
-    before planning passes an empty report."""
-    doc = {
-        "schema_version": JSON_SCHEMA_VERSION,
-        "dry_run": report.dry_run,
-        "error": None if error is None else {"kind": error.kind, "message": error.message},
-        "aliases": [_alias_json(o) for o in report.outcomes],
-        "summary": report.summary(),
-    }
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def _alias_json(outcome: Outcome) -> dict[str, Any]:
-    plan = outcome.plan
-    live, desired = plan.live, plan.desired
-    return {
-        "target": plan.target.name,
-        "repository": plan.target.key,
-        "alias": plan.target.tag,
-        "action": outcome.action.value,
-        "applied": outcome.applied,
-        "live": None
-        if live is None
-        else {
-            "kind": live.kind,
-            "digest": live.descriptor.digest if live.descriptor else None,
-            "media_type": live.media_type or None,
-        },
-        "desired": None
-        if desired is None
-        else {
-            "digest": desired.manifest.digest,
-            "media_type": desired.media_type,
-            "entries": [
-                {
-                    "platform": str(e.descriptor.platform),
-                    "digest": e.descriptor.digest,
-                    "media_type": e.descriptor.media_type,
-                    "size": e.descriptor.size,
-                    "source": e.source,
-                    "attestation_for": e.attestation_of,
-                    **({"note": e.note} if e.note else {}),
-                }
-                for e in desired.entries
-            ],
-        },
-        "changes": [asdict(c) for c in plan.changes],
-        "copies": [
-            {
-                "digest": c.digest,
-                "media_type": c.media_type,
-                "from": str(c.origin),
-                "source": c.source,
-                "bytes": c.size,
-            }
-            for c in plan.copies
-        ],
-        "message": outcome.message,
-    }
+    """The `--output json` document, `schema_version` 1 (see `reconcile schema report`; both
+    come from `jsonreport`). `error` says why the run failed as a whole (`null` when it did
+    not); a run that stopped before planning passes an empty report."""
+    return json.dumps(document(Run(report, error)), indent=2) + "\n"

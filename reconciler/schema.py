@@ -17,9 +17,8 @@ import copy
 from typing import Any
 
 from .config import CONFIG_VERSION, Config
+from .jsonreport import document_schema
 from .names import COMPONENT_PATTERN, TAG_PATTERN
-from .render import JSON_SCHEMA_VERSION
-from .runerror import DESCRIPTIONS, ERROR_KINDS
 from .types import DIGEST_PATTERN
 
 __all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
@@ -128,81 +127,10 @@ def _alias_with_shorthand(alias: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_schema() -> dict[str, Any]:
-    """The JSON Schema of `reconcile --output json`, `schema_version` JSON_SCHEMA_VERSION.
+    """The JSON Schema of `reconcile --output json`, `schema_version` JSON_SCHEMA_VERSION,
+    from the same declaration as the document (`jsonreport`).
 
     Within one version fields may be added, never removed or changed in meaning; a consumer
     should ignore fields it does not know and check `schema_version`.
     """
-    digest = {"type": "string", "pattern": DIGEST_PATTERN}
-    nullable_digest = {"anyOf": [digest, {"type": "null"}]}
-    entry = _object(
-        platform={"type": "string"},
-        digest=digest,
-        media_type={"type": "string"},
-        size={"type": "integer", "minimum": 0},
-        source={"type": "string"},
-        attestation_for=nullable_digest,
-    )
-    # Optional: only entries of floating aliases say why their source was taken.
-    entry["properties"]["note"] = {"type": "string", "examples": ["newest of 10.* for linux/arm64"]}
-    change = _object(
-        kind={"enum": ["add", "remove", "change"]},
-        field={"type": "string", "examples": ["platform", "attestation", "annotation"]},
-        subject={"type": "string"},
-        old={"type": ["string", "null"]},
-        new={"type": ["string", "null"]},
-        source={"type": ["string", "null"]},
-    )
-    live = _object(
-        kind={"enum": ["absent", "index", "image", "other"]},
-        digest=nullable_digest,
-        media_type={"type": ["string", "null"]},
-    )
-    desired = _object(
-        digest=digest, media_type={"type": "string"}, entries={"type": "array", "items": entry}
-    )
-    copy = _object(
-        digest=digest,
-        media_type={"type": "string"},
-        **{"from": {"type": "string"}},
-        source={"type": "string"},
-        bytes={"type": "integer", "minimum": 0},
-    )
-    actions = ["create", "update", "noop", "conflict", "error", "delete"]
-    alias = _object(
-        target={"type": "string"},
-        repository={"type": "string"},
-        alias={"type": "string"},
-        action={"enum": actions},
-        applied={"type": "boolean"},
-        live={"anyOf": [live, {"type": "null"}]},
-        desired={"anyOf": [desired, {"type": "null"}]},
-        changes={"type": "array", "items": change},
-        copies={"type": "array", "items": copy},
-        message={"type": "string"},
-    )
-    summary = _object(**{a: {"type": "integer", "minimum": 0} for a in actions})
-    return {
-        "$schema": DRAFT,
-        "title": "reconcile --output json",
-        **_object(
-            schema_version={"const": JSON_SCHEMA_VERSION},
-            dry_run={"type": "boolean"},
-            error=_run_error(),
-            aliases={"type": "array", "items": alias},
-            summary=summary,
-        ),
-    }
-
-
-def _run_error() -> dict[str, Any]:
-    """`null` when the run itself did not fail (aliases may still have), else why it failed."""
-    kinds = [{"const": kind, "description": DESCRIPTIONS[kind]} for kind in ERROR_KINDS]
-    error = _object(kind={"oneOf": kinds}, message={"type": "string"})
-    error["description"] = "Why the run failed as a whole; exit status 1 (130 on a second SIGINT)."
-    return {"anyOf": [{"type": "null"}, error]}
-
-
-def _object(**properties: Any) -> dict[str, Any]:
-    """An object with exactly these required properties; others may be added later."""
-    return {"type": "object", "properties": properties, "required": list(properties)}
+    return {"$schema": DRAFT, "title": "reconcile --output json", **document_schema()}

@@ -60,7 +60,7 @@ def import_command(
     cfg = _settings(file, hosts, insecure)
     adopted: list[_Adopted] = []
     failed = 0
-    with Registries(cfg, max_connections=_READERS) as registries:
+    with Registries(cfg.registry_settings(), max_connections=_READERS) as registries:
         for repository, group in _by_repository(refs).items():
             try:
                 client = registries.client(repository.registry)

@@ -49,7 +49,7 @@ def _default_config() -> Config:
 @contextmanager
 def open_client(cfg: Config, host: str) -> Iterator[RegistryClient]:
     """A client for `host`, closed on exit."""
-    with Registries(cfg, max_connections=4) as registries:
+    with Registries(cfg.registry_settings(), max_connections=4) as registries:
         yield registries.client(host)
 
 

@@ -23,7 +23,7 @@ __all__ = ["render_resolution", "render_resolution_json", "resolve_command"]
 
 def resolve_command(
     reference_text: str,
-    host: Platform,
+    machine: Platform,
     *,
     file: Path | None,
     insecure: bool,
@@ -32,11 +32,11 @@ def resolve_command(
 ) -> int:
     with open_reference(reference_text, file, insecure=insecure) as (reference, client, manifest):
         if is_index(manifest):
-            resolution = resolve(host, entries_of(manifest, client.host))
+            resolution = resolve(machine, entries_of(manifest, client.host))
         else:
             platform = image_platform(client, reference.repository.name, manifest)
             image = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw), platform)
-            resolution = resolve(host, [image], index=False)
+            resolution = resolve(machine, [image], index=False)
     head = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
     render = render_resolution_json if output == "json" else render_resolution
     stdout.write(render(reference, head, resolution))
@@ -45,14 +45,16 @@ def resolve_command(
 
 def render_resolution(reference: ImageReference, head: Descriptor, resolution: Resolution) -> str:
     """The answer first (what the machine pulls), then the entries and the preference order."""
-    host, chosen = str(resolution.host), resolution.chosen
+    machine, chosen = str(resolution.machine), resolution.chosen
     if chosen is not None:
-        how = "" if _same(chosen.platform, resolution.host) else ", by fallback"
-        lines = [f"{host} pulls {_pull(reference, chosen)} ({_platform(chosen)}{how})"]
+        how = "" if _same(chosen.platform, resolution.machine) else ", by fallback"
+        lines = [f"{machine} pulls {_pull(reference, chosen)} ({_platform(chosen)}{how})"]
     elif resolution.index:
-        lines = [f"{host} matches no entry: pulling {reference} on such a machine fails"]
+        lines = [f"{machine} matches no entry: pulling {reference} on such a machine fails"]
     else:
-        lines = [f"{host} does not match the image's platform ({_platform(resolution.entries[0])})"]
+        lines = [
+            f"{machine} does not match the image's platform ({_platform(resolution.entries[0])})"
+        ]
     if resolution.index:
         kind = index_label(head.media_type)
         article = "an" if kind[:1].lower() in "aeiou" else "a"
@@ -65,7 +67,7 @@ def render_resolution(reference: ImageReference, head: Descriptor, resolution: R
     else:
         lines.append(f"{reference} is a single image ({short(head.digest)}), not an index")
     accepts = ", ".join(str(p) for p in resolution.accepts)
-    lines.append(f"a {host} machine accepts, best first: {accepts}")
+    lines.append(f"a {machine} machine accepts, best first: {accepts}")
     return "\n".join(lines) + "\n"
 
 
@@ -75,7 +77,7 @@ def render_resolution_json(
     chosen = resolution.chosen
     doc = {
         "reference": str(reference),
-        "platform": str(resolution.host),
+        "platform": str(resolution.machine),
         "accepts": [str(p) for p in resolution.accepts],
         "manifest": {
             "kind": "index" if resolution.index else "image",
@@ -107,10 +109,10 @@ def _platform(entry: Descriptor) -> str:
     return str(entry.platform) if entry.platform else "(no platform)"
 
 
-def _same(platform: Platform | None, host: Platform) -> bool:
+def _same(platform: Platform | None, machine: Platform) -> bool:
     if platform is None:
         return False
-    a, b = platforms.normalize(platform), platforms.normalize(host)
+    a, b = platforms.normalize(platform), platforms.normalize(machine)
     return (a.os, a.architecture, a.variant) == (b.os, b.architecture, b.variant)
 
 

@@ -159,7 +159,10 @@ def reconcile(
     targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
     _log_selection(options, len(targets), len(every))
     with Registries(
-        cfg, max_connections=options.concurrency, cache=_cache(options), pull_limits=limits
+        cfg.registry_settings(),
+        max_connections=options.concurrency,
+        cache=_cache(options),
+        pull_limits=limits,
     ) as registries:
         with progress.stage("reading aliases", total=len(targets)) as reading:
             observed = observe(

@@ -11,9 +11,9 @@ from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .http import ClientSettings, RegistryClient
 from .ratelimit import PullLimits
+from .settings import HostSettings, SettingsByHost
 
 if TYPE_CHECKING:
-    from ..config import Config, RegistrySettings
     from .ecr import EcrRepositories, EcrSession
 
 __all__ = [
@@ -21,9 +21,11 @@ __all__ = [
     "ClientSettings",
     "Credentials",
     "DockerCredentialStore",
+    "HostSettings",
     "PullLimits",
     "Registries",
     "RegistryClient",
+    "SettingsByHost",
 ]
 
 
@@ -32,15 +34,16 @@ class Registries:
 
     def __init__(
         self,
-        config: Config,
+        settings: SettingsByHost,
         credentials: DockerCredentialStore | None = None,
         *,
         max_connections: int = 16,
         cache: Cache | None = None,
         pull_limits: PullLimits | None = None,
     ) -> None:
-        """`pull_limits` collects what each registry says of its pull limit (for metrics)."""
-        self._config = config
+        """`settings`: how to reach each host (`Config.registry_settings()` from a file).
+        `pull_limits` collects what each registry says of its pull limit (for metrics)."""
+        self._settings = settings
         self.pull_limits = pull_limits if pull_limits is not None else PullLimits()
         self.cache = cache if cache is not None else Cache(default_cache_dir())
         self._credentials = credentials or DockerCredentialStore()
@@ -57,7 +60,7 @@ class Registries:
             return self._clients[host]
 
     def _create(self, host: str) -> RegistryClient:
-        registry = self._config.registry(host)
+        registry = self._settings.for_host(host)
         ecr = self._ecr_for(host, registry)
         settings = ClientSettings(
             host=host,
@@ -81,7 +84,7 @@ class Registries:
             settings, EcrCredentials(ecr.session), ecr=ecr, cache=self.cache, pull_limit=limit
         )
 
-    def _ecr_for(self, host: str, registry: RegistrySettings) -> EcrRepositories | None:
+    def _ecr_for(self, host: str, registry: HostSettings) -> EcrRepositories | None:
         """ECR hosts use ECR auth and repository facts unless `auth: docker` opts out;
         `auth: ecr` forces them for other hosts (proxies, tests)."""
         parsed = parse_ecr_host(host)

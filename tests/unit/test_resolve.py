@@ -137,7 +137,7 @@ def test_resolve_reports_what_the_machine_accepts() -> None:
         "linux/arm/v6",
         "linux/arm/v5",
     ]
-    assert str(resolution.host) == "linux/arm64"
+    assert str(resolution.machine) == "linux/arm64"
 
 
 REF = parse_reference("localhost:5000/my-image:10")

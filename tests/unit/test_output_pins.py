@@ -1,0 +1,80 @@
+"""Byte-for-byte pins of output that refactors must not change: every `--help` text, the
+`reconcile schema report` document and the JSON report's optional parts (notes, copies, a run
+error). Regenerate with UPDATE_GOLDEN=1 after a deliberate change, and review the diff."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from reconciler.cli import build_parser, main
+from reconciler.commands.schema import print_schema
+from reconciler.names import RepositoryName
+from reconciler.pipeline.apply import Outcome, Report, dry_run
+from reconciler.pipeline.observe import Copy
+from reconciler.pipeline.plan import make_plan
+from reconciler.render import render_json
+from reconciler.runerror import RunError
+from reconciler.types import OCI_MANIFEST
+
+from . import test_track_plan
+from .factories import digest
+from .test_render import check_golden, mixed_plan_observations
+
+COMMANDS = ["", "validate", "inspect", "resolve", "import", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_text(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main([command, "--help"] if command else ["--help"]) == 0
+    check_golden(f"help-{command or 'reconcile'}.txt", capsys.readouterr().out)
+
+
+def test_report_schema_document() -> None:
+    out = io.StringIO()
+    print_schema("report", stdout=out)
+    check_golden("schema-report.json", out.getvalue())
+
+
+def test_json_with_notes_copies_and_a_run_error() -> None:
+    plan = make_plan([*mixed_plan_observations(), test_track_plan.observed()])
+    copy = Copy(
+        digest("child"),
+        OCI_MANIFEST,
+        RepositoryName("r.test", "base"),
+        "base:1",
+        ((digest("config"), 100), (digest("layer"), 2_000_000)),
+    )
+    first = dataclasses.replace(plan.aliases[0], copies=(copy,))
+    outcomes = (Outcome(first, applied=True), *(Outcome(a) for a in plan.aliases[1:]))
+    error = RunError("timeout", "stopped after 5 seconds")
+    check_golden("plan-notes-copies.json", render_json(Report(outcomes, dry_run=False), error))
+    check_golden(
+        "plan-floating.json", render_json(dry_run(make_plan([test_track_plan.observed()])))
+    )
+
+
+def test_the_main_command_options_in_help_order() -> None:
+    """The flags refused after a COMMAND, as dest -> flag, in the order `--help` lists them."""
+    assert list(build_parser().main_only.items()) == [
+        ("dry_run", "--dry-run"),
+        ("output", "--output"),
+        ("force", "--force"),
+        ("detailed_exitcode", "--detailed-exitcode"),
+        ("concurrency", "--concurrency"),
+        ("only", "--only"),
+        ("shard", "--shard"),
+        ("metrics_file", "--metrics-file"),
+        ("cache_dir", "--cache-dir"),
+        ("no_cache", "--no-cache"),
+        ("max_changes", "--max-changes"),
+        ("lock_file", "--lock-file"),
+        ("lock_wait", "--lock-wait"),
+        ("timeout", "--timeout"),
+        ("color", "--color"),
+    ]
