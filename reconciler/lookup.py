@@ -17,7 +17,15 @@ from . import platforms
 from .errors import ProtocolError, ReconcileError
 from .names import ImageReference
 from .registry import RegistryClient
-from .types import INDEX_TYPES, Descriptor, Manifest, Platform
+from .types import (
+    INDEX_TYPES,
+    Descriptor,
+    Manifest,
+    Platform,
+    parse_config_platform,
+    parse_image,
+    parse_index,
+)
 
 __all__ = ["Resolution", "entries_of", "fetch", "image_platform", "layout", "resolve"]
 
@@ -67,37 +75,18 @@ def _ordered(doc: dict[str, Any], first: Sequence[str]) -> dict[str, Any]:
 
 def entries_of(manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
     """The entries of an index, as descriptors with their platforms as written; `host` names
-    the registry in errors."""
-    raw = _document(manifest).get("manifests")
-    if not isinstance(raw, list):
-        raise ProtocolError(host, f"index {manifest.digest} has no `manifests` list")
-    try:
-        return tuple(_descriptor(entry) for entry in raw)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise ProtocolError(host, f"index {manifest.digest} has a malformed entry") from None
-
-
-def _descriptor(entry: dict[str, Any]) -> Descriptor:
-    platform = entry.get("platform")
-    annotations = entry.get("annotations") or {}
-    return Descriptor(
-        media_type=str(entry["mediaType"]),
-        digest=str(entry["digest"]),
-        size=int(entry["size"]),
-        platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
-        annotations={str(k): str(v) for k, v in annotations.items()},
-    )
+    the registry in errors (`types.parse_index`)."""
+    return parse_index(manifest, host)
 
 
 def image_platform(client: RegistryClient, repository: str, manifest: Manifest) -> Platform | None:
-    """A single image's platform, from its config blob; None when the config names none."""
-    config = _document(manifest).get("config")
-    if not isinstance(config, dict) or not isinstance(config.get("digest"), str):
-        return None
+    """A single image's platform, from its config blob; None when the config names none or
+    cannot be read as one (an artifact's config, shown without a platform)."""
+    config = parse_image(manifest, client.host).config_digest
+    blob = client.get_blob(repository, config)
     try:
-        doc = json.loads(client.get_blob(repository, config["digest"]))
-        platform = Platform.from_json(doc)
-    except (ValueError, AttributeError):
+        platform = parse_config_platform(blob, config, client.host)
+    except ProtocolError:
         return None
     return platform if platform.os and platform.architecture else None
 

@@ -3,7 +3,8 @@ references are in names.py and refs.py).
 
 The types are frozen dataclasses so that stages can share values across threads without
 copies. What they hold is read, never changed: `Manifest.json` is parsed once and the same
-dict is handed to every reader, and a `Descriptor`'s annotations are whatever mapping it was
+dict is handed to every reader (`parse_index`, `parse_image`, `parse_blobs` below turn it into
+values, with one set of checks), and a `Descriptor`'s annotations are whatever mapping it was
 built with.
 """
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from .errors import ProtocolError
+
 __all__ = [
     "ATTESTATION_DIGEST_ANNOTATION",
     "ATTESTATION_TYPE_ANNOTATION",
@@ -29,11 +32,17 @@ __all__ = [
     "OCI_INDEX",
     "OCI_MANIFEST",
     "Descriptor",
+    "ImageManifest",
     "Manifest",
     "Platform",
     "digest_of",
+    "index_annotations",
     "is_digest",
     "media_type_of",
+    "parse_blobs",
+    "parse_config_platform",
+    "parse_image",
+    "parse_index",
 ]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -151,6 +160,100 @@ class Manifest:
 
     def descriptor(self) -> Descriptor:
         return Descriptor(self.media_type, self.digest, len(self.raw))
+
+
+@dataclass(frozen=True)
+class ImageManifest:
+    """What a single image's manifest says of its config: where its platform is read from."""
+
+    config_digest: str
+
+
+# Manifests and indexes are parsed here and nowhere else, with one set of checks: the document
+# is a JSON object; every descriptor (index entry, or config and layer to copy) is an object
+# with a `mediaType`, a sha256 `digest` and an integer `size`, its `annotations` a mapping when
+# given and its `platform` read only when it is an object; an image's config has a sha256
+# `digest`. Anything else is a `ProtocolError` naming the registry `host`: the same bytes give
+# the same answer to every reader.
+
+
+def parse_index(manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
+    """The entries of an index, with their platforms as written."""
+    entries = _document(manifest, host).get("manifests")
+    if not isinstance(entries, list):
+        raise ProtocolError(host, f"index {manifest.digest} has no `manifests` list")
+    try:
+        return tuple(_descriptor(entry) for entry in entries)
+    except ValueError:
+        raise ProtocolError(host, f"index {manifest.digest} has a malformed entry") from None
+
+
+def index_annotations(manifest: Manifest, host: str) -> dict[str, str]:
+    """An index's own annotations; anything but a mapping counts as none."""
+    value = _document(manifest, host).get("annotations")
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def parse_image(manifest: Manifest, host: str) -> ImageManifest:
+    """A single image's config reference: an object with a sha256 `digest` (its `mediaType`
+    and `size` are only needed to copy it, see `parse_blobs`)."""
+    config = _document(manifest, host).get("config")
+    digest = config.get("digest") if isinstance(config, dict) else None
+    if not isinstance(digest, str) or not is_digest(digest):
+        raise ProtocolError(host, f"manifest {manifest.digest} has no config")
+    return ImageManifest(digest)
+
+
+def parse_blobs(manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
+    """A single image's blobs as descriptors, its config first, then its layers (`layers` may
+    be absent, never anything but a list)."""
+    doc = _document(manifest, host)
+    layers = doc.get("layers", [])
+    try:
+        if not isinstance(layers, list):
+            raise ValueError("layers")
+        return tuple(_descriptor(blob) for blob in [doc.get("config"), *layers])
+    except ValueError:
+        raise ProtocolError(host, f"manifest {manifest.digest} lists malformed blobs") from None
+
+
+def parse_config_platform(raw: bytes, digest: str, host: str) -> Platform:
+    """The platform an image config names (empty fields when it names none)."""
+    try:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("not an object")
+        return Platform.from_json(doc)
+    except (ValueError, TypeError):
+        raise ProtocolError(host, f"image config {digest} is unreadable") from None
+
+
+def _document(manifest: Manifest, host: str) -> dict[str, Any]:
+    try:
+        return manifest.json
+    except ValueError:
+        raise ProtocolError(host, f"manifest {manifest.digest} is not a JSON object") from None
+
+
+def _descriptor(doc: object) -> Descriptor:
+    """One descriptor; ValueError for anything malformed."""
+    if not isinstance(doc, dict):
+        raise ValueError("not an object")
+    try:
+        digest, size = str(doc["digest"]), int(doc["size"])
+        media_type, platform = str(doc["mediaType"]), doc.get("platform")
+        annotations = doc.get("annotations") or {}
+        if not is_digest(digest) or not isinstance(annotations, dict):
+            raise ValueError(digest)
+        return Descriptor(
+            media_type=media_type,
+            digest=digest,
+            size=size,
+            platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
+            annotations={str(k): str(v) for k, v in annotations.items()},
+        )
+    except (KeyError, TypeError, OverflowError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def media_type_of(content_type: str, raw: bytes) -> str:

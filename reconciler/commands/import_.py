@@ -32,7 +32,7 @@ from ..pipeline.plan import Action, AliasPlan, plan_alias
 from ..refs import parse_reference
 from ..registry import Registries, RegistryClient
 from ..render import describe_change
-from ..types import DOCKER_LIST, OCI_INDEX, Descriptor, Platform
+from ..types import DOCKER_LIST, OCI_INDEX, Descriptor, Platform, index_annotations
 from . import EXIT_FAILED, EXIT_OK
 from .remote import registry_config
 
@@ -131,18 +131,16 @@ def read_tags(client: RegistryClient, repository: str, *, exclude: set[str]) -> 
 
 
 def _adopt(client_for: ClientFor, ref: ImageReference, tags: list[TagInfo]) -> _Adopted:
-    client: RegistryClient = client_for(ref.repository.registry)
+    client = client_for(ref.repository.registry)
     manifest = client.manifest_at(ref.repository.name, ref.ref)
     if manifest is None:
         raise ReconcileError(f"{ref} not found")  # as written: REPOSITORY:TAG[@DIGEST]
     if not is_index(manifest):
         raise ReconcileError("a single image, not an index: nothing to adopt (make it a source)")
-    entries = entries_of(manifest, client.host)  # first: it checks the body is JSON
-    doc = manifest.json
+    entries = entries_of(manifest, client.host)
     adoption = choose_sources(entries, tags)
     adopted = _Adopted(ref, {}, list(adoption.problems))
-    found = doc.get("annotations")
-    annotations = {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    annotations = index_annotations(manifest, client.host)
     adopted.alias = _alias_doc(adoption, {}, "", annotations)
     _fit_to(adopted, adoption, entries, manifest.media_type, client_for)
     return adopted

@@ -1,8 +1,8 @@
 """Apply: the only stage that writes, and only what the plan says, `concurrency` aliases at a
 time. Per alias:
 
-- `create` / `update`: on ECR, first the repository when the plan creates it
-  (`create_repository: true`); then the sources' manifests that live in other repositories
+- `create` / `update`: first the repository when the plan creates it (ECR with
+  `create_repository: true`); then the sources' manifests that live in other repositories
   (copy.py: their blobs, then each child manifest by digest); last, one PUT of the index,
   whose digest the registry confirms is checked against the bytes sent;
 - `delete` (prune): the alias tag is removed (prune.delete_alias).
@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import GuardError, Interrupted, ReconcileError, RegistryError
-from ..registry import RegistryClient
+from ..registry import ClientFor, Registry
 from .plan import CHANGES, Action, AliasPlan, Plan
 from .prune import delete_alias
 from .transfer import CopyOnce
@@ -30,7 +30,6 @@ from .transfer import CopyOnce
 __all__ = ["Outcome", "Report", "apply", "check_max_changes", "dry_run"]
 
 log = logging.getLogger("reconciler.apply")
-ClientFor = Callable[[str], RegistryClient]
 
 
 @dataclass(frozen=True)
@@ -130,8 +129,8 @@ def apply_alias(
             delete_alias(client, target, alias.live)
             log.info("%s: deleted (pruned)", target.name)
             return Outcome(alias, applied=True)
-        if client.ecr and any(c.field == "repository" for c in alias.changes):
-            client.ecr.create(target.repository.name)
+        if any(c.field == "repository" for c in alias.changes):
+            client.create_repository(target.repository.name)
         assert alias.desired is not None
         copier = copier or CopyOnce(client_for)
         for copy in alias.copies:  # children first, the index last
@@ -148,7 +147,7 @@ def apply_alias(
 _SETTLING = frozenset({"MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
 
 
-def _put_index(client: RegistryClient, alias: AliasPlan) -> None:
+def _put_index(client: Registry, alias: AliasPlan) -> None:
     """PUT the alias's index. Right after its children were copied, some registries do not
     see them yet (Nexus; the reference registry while another run copies the same child):
     that answer is retried a few times with backoff instead of failing the alias."""

@@ -7,23 +7,34 @@ are captured per alias so that one broken alias never hides the others.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Literal
 
 from ..config import AliasTarget, Source
 from ..errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
 from ..names import RepositoryName, check_tag
-from ..registry import RegistryClient
-from ..types import IMAGE_TYPES, INDEX_TYPES, Descriptor, Manifest, Platform, is_digest
+from ..registry import ClientFor, Registry, RepositoryState
+from ..types import (
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    Descriptor,
+    Manifest,
+    Platform,
+    index_annotations,
+    parse_blobs,
+    parse_config_platform,
+    parse_image,
+    parse_index,
+)
 from . import track as tracking
 
 __all__ = [
+    "ClientFor",
     "Copy",
     "LiveTag",
     "ObservedAlias",
@@ -37,8 +48,6 @@ __all__ = [
 
 log = logging.getLogger("reconciler.observe")
 _TRACK_READERS = 8  # tags of one floating alias read at once (the client bounds requests too)
-
-ClientFor = Callable[[str], RegistryClient]
 
 
 @dataclass(frozen=True)
@@ -82,15 +91,6 @@ class Copy:
     def size(self) -> int:
         """At most this many bytes move (blobs already there are skipped when applying)."""
         return sum(size for _, size in self.blobs)
-
-
-@dataclass(frozen=True)
-class RepositoryState:
-    """What ECR says about the alias's repository (other registries have no such facts)."""
-
-    exists: bool
-    tag_immutable: bool = False
-    mutability: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,24 +198,13 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
     return ObservedAlias(target, live, sources, repository=repository, copies=copies)
 
 
-def repository_state(client: RegistryClient, target: AliasTarget) -> RepositoryState | None:
-    """ECR facts, read before anything is planned: existence and the alias tag's mutability."""
-    if client.ecr is None:
-        return None
-    name = target.repository.name
-    facts = client.ecr.facts(name)
-    if facts is None:
-        if not client.ecr.create_missing:
-            raise NotFoundError(
-                client.host,
-                f"ECR repository {name!r} does not exist; create it, or set"
-                " `create_repository: true` on the registry",
-            )
-        return RepositoryState(exists=False)
-    return RepositoryState(True, facts.tag_is_immutable(target.tag), facts.tag_mutability)
+def repository_state(client: Registry, target: AliasTarget) -> RepositoryState:
+    """The registry's facts, read before anything is planned: whether the repository exists
+    and whether the alias tag is immutable (what ECR says; defaults elsewhere)."""
+    return client.repository_facts(target.repository.name, target.tag)
 
 
-def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
+def read_live(client: Registry, repository: str, tag: str) -> LiveTag:
     manifest = client.manifest_at(repository, tag)
     if manifest is None:
         return LiveTag("absent")
@@ -224,8 +213,8 @@ def read_live(client: RegistryClient, repository: str, tag: str) -> LiveTag:
         return LiveTag("image", descriptor)
     if manifest.media_type not in INDEX_TYPES:
         return LiveTag("other", descriptor)
-    doc = _json(manifest, client.host)
-    return LiveTag("index", descriptor, _entries(doc, manifest, client.host), _annotations(doc))
+    entries = parse_index(manifest, client.host)
+    return LiveTag("index", descriptor, entries, index_annotations(manifest, client.host))
 
 
 def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -> ResolvedSource:
@@ -264,7 +253,7 @@ def resolve_sources(client_for: ClientFor, target: AliasTarget) -> tuple[Resolve
     return tuple(resolved)
 
 
-def resolve_track(client: RegistryClient, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+def resolve_track(client: Registry, target: AliasTarget) -> tuple[ResolvedSource, ...]:
     """A floating alias: for each platform, the newest tag matching `track` that provides it.
 
     One tag listing, then the newest `MAX_CANDIDATES` matching tags are read (a HEAD each when
@@ -297,7 +286,7 @@ def resolve_track(client: RegistryClient, target: AliasTarget) -> tuple[Resolved
     )
 
 
-def _read_candidate(client: RegistryClient, repository: str, tag: str) -> ResolvedSource | None:
+def _read_candidate(client: Registry, repository: str, tag: str) -> ResolvedSource | None:
     manifest = client.manifest_at(repository, tag)
     if manifest is None:
         return None  # deleted since it was listed
@@ -317,7 +306,7 @@ def _is_tag(text: str) -> bool:
 
 
 def _resolve_manifest(
-    client: RegistryClient, repository: str, source: Source, manifest: Manifest
+    client: Registry, repository: str, source: Source, manifest: Manifest
 ) -> ResolvedSource:
     descriptor = manifest.descriptor()
     if manifest.media_type in INDEX_TYPES:
@@ -331,15 +320,13 @@ def _resolve_manifest(
     return ResolvedSource(source, descriptor, (entry,))
 
 
-def _resolve_index_source(
-    client: RegistryClient, source: Source, index: Manifest
-) -> ResolvedSource:
+def _resolve_index_source(client: Registry, source: Source, index: Manifest) -> ResolvedSource:
     if source.platform:
         raise AliasError(
             f"source {source.label!r} is a multi-platform index; `platform:` only applies to"
             " single-platform images"
         )
-    entries = _entries(_json(index, client.host), index, client.host)
+    entries = parse_index(index, client.host)
     nested = [e.digest for e in entries if e.is_index]
     if nested:
         raise AliasError(f"source {source.label!r} is an index that nests another index")
@@ -350,7 +337,7 @@ def _resolve_index_source(
 
 
 def find_copies(
-    home: RegistryClient,
+    home: Registry,
     client_for: ClientFor,
     target: AliasTarget,
     live: LiveTag,
@@ -371,30 +358,23 @@ def find_copies(
     return tuple(copies)
 
 
-def _copy_of(origin: RegistryClient, resolved: ResolvedSource, entry: Descriptor) -> Copy:
+def _copy_of(origin: Registry, resolved: ResolvedSource, entry: Descriptor) -> Copy:
     assert resolved.origin is not None
     manifest = origin.get_manifest(resolved.origin.name, entry.digest)
-    doc = _json(manifest, origin.host)
-    try:
-        blobs = [doc["config"], *doc.get("layers", [])]
-        refs = tuple((str(b["digest"]), int(b["size"])) for b in blobs)
-    except (KeyError, TypeError, ValueError):
-        raise ProtocolError(origin.host, f"manifest {entry.digest} lists malformed blobs") from None
+    refs = tuple((blob.digest, blob.size) for blob in parse_blobs(manifest, origin.host))
     label = resolved.source.label
     return Copy(entry.digest, manifest.media_type, resolved.origin, label, refs)
 
 
 def _image_platform(
-    client: RegistryClient, repository: str, source: Source, manifest: Manifest
+    client: Registry, repository: str, source: Source, manifest: Manifest
 ) -> Platform:
     """A single image's platform lives in its config blob."""
-    config_ref = _json(manifest, client.host).get("config")
-    if not isinstance(config_ref, dict) or not isinstance(config_ref.get("digest"), str):
-        raise ProtocolError(client.host, f"source {source.label!r}: manifest has no config")
-    blob = client.get_blob(repository, config_ref["digest"])
+    config = parse_image(manifest, client.host).config_digest
+    blob = client.get_blob(repository, config)
     try:
-        platform = Platform.from_json(json.loads(blob))
-    except (ValueError, AttributeError):
+        platform = parse_config_platform(blob, config, client.host)
+    except ProtocolError:
         raise ProtocolError(
             client.host, f"source {source.label!r}: unreadable image config"
         ) from None
@@ -404,39 +384,3 @@ def _image_platform(
             " set `platform:` for this source"
         )
     return platform
-
-
-def _json(manifest: Manifest, host: str) -> dict[str, Any]:
-    try:
-        return manifest.json
-    except ValueError:
-        raise ProtocolError(host, f"manifest {manifest.digest} is not a JSON object") from None
-
-
-def _entries(doc: dict[str, Any], manifest: Manifest, host: str) -> tuple[Descriptor, ...]:
-    raw_entries = doc.get("manifests")
-    if not isinstance(raw_entries, list):
-        raise ProtocolError(host, f"index {manifest.digest} has no `manifests` list")
-    try:
-        return tuple(_descriptor(entry) for entry in raw_entries)
-    except (KeyError, TypeError, ValueError):
-        raise ProtocolError(host, f"index {manifest.digest} has a malformed entry") from None
-
-
-def _descriptor(entry: dict[str, Any]) -> Descriptor:
-    platform = entry.get("platform")
-    digest = str(entry["digest"])
-    if not is_digest(digest):
-        raise ValueError(digest)
-    return Descriptor(
-        media_type=str(entry["mediaType"]),
-        digest=digest,
-        size=int(entry["size"]),
-        platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
-        annotations=_annotations(entry),
-    )
-
-
-def _annotations(doc: dict[str, Any]) -> dict[str, str]:
-    value = doc.get("annotations") or {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

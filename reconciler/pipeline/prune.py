@@ -10,29 +10,28 @@ holds an index whose annotation names that very tag, so an index someone re-tagg
 an OCI image index, so aliases in such repositories are written as OCI indexes (a Docker
 manifest list cannot carry them; `media_type: docker` with `prune: true` is a config error).
 
-Deleting: on ECR, BatchDeleteImage by tag removes the tag alone, so other tags of the same
-index keep it (no conflict there); when the alias tag was the index's last tag, ECR deletes
-the index itself (never the images it lists). Other registries are asked to delete the tag
-(OCI distribution 1.1); one that only deletes by digest (the reference registry) removes every
-tag of that digest, so such a delete happens only when no other tag points at the same index,
-and is otherwise reported as a conflict.
+Deleting is the registry's `delete_tag`. Where it removes the tag alone
+(`deletes_tags_alone`: ECR's BatchDeleteImage), other tags of the same index keep it (no
+conflict there); on ECR, when the alias tag was the index's last tag, the index itself goes
+(never the images it lists). Other registries are asked to delete the tag (OCI distribution
+1.1); one that only deletes by digest (the reference registry) removes every tag of that
+digest, so such a delete happens only when no other tag points at the same index, and is
+otherwise reported as a conflict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import MANAGED_ANNOTATION, AliasTarget, Config
 from ..errors import ReconcileError
 from ..names import RepositoryName, parse_repository
-from ..registry import RegistryClient
+from ..registry import ClientFor, Registry
 from ..selection import Pattern, Shard, selects_repository
 from .observe import LiveTag, read_live
 
 __all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
-
-ClientFor = Callable[[str], RegistryClient]
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,13 @@ def _orphans_of(
         if tag in declared or live.annotations.get(MANAGED_ANNOTATION) != tag:
             continue
         sharing = tuple(t for t, d in digests.items() if d == digests.get(tag) and t != tag)
-        blocked = () if client.ecr is not None else sharing
+        blocked = () if client.deletes_tags_alone else sharing
         orphans.append(Orphan(_target(key, repository, tag), live, blocked))
     return orphans
 
 
-def delete_alias(client: RegistryClient, target: AliasTarget, live: LiveTag) -> None:
+def delete_alias(client: Registry, target: AliasTarget, live: LiveTag) -> None:
     """Remove an orphan's tag; `apply` calls this only for planned deletions, which the plan
-    made only when no other tag shares the digest."""
-    repository, tag = target.repository.name, target.tag
-    if client.ecr is not None:
-        client.ecr.delete_tag(repository, tag)
-        return
-    if client.delete_manifest(repository, tag):
-        return
+    made only when no other tag shares the digest (or the registry deletes tags alone)."""
     digest = live.descriptor.digest if live.descriptor else ""
-    if not digest or not client.delete_manifest(repository, digest):
-        raise ReconcileError(f"{client.host}: cannot delete {repository}:{tag} on this registry")
+    client.delete_tag(target.repository.name, target.tag, digest)

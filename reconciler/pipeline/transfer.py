@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ..errors import AuthError, RegistryError
 from ..names import RepositoryName
-from ..registry import RegistryClient
-from .observe import ClientFor, Copy
+from ..registry import ClientFor, Registry
+from .observe import Copy
 
 __all__ = ["CopyOnce", "copy_manifest"]
 
@@ -62,9 +62,9 @@ def copy_manifest(client_for: ClientFor, home: RepositoryName, copy: Copy) -> No
 class _BlobCopy:
     """One blob to bring from `source` on `origin` into `home` on `target`."""
 
-    target: RegistryClient
+    target: Registry
     home: RepositoryName
-    origin: RegistryClient
+    origin: Registry
     source: RepositoryName
     digest: str
     size: int

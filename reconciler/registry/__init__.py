@@ -10,6 +10,7 @@ from ..names import parse_ecr_host
 from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .http import ClientSettings, RegistryClient
+from .interface import ClientFor, Registry, RepositoryState
 from .ratelimit import PullLimits
 from .settings import HostSettings, SettingsByHost
 
@@ -18,13 +19,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Cache",
+    "ClientFor",
     "ClientSettings",
     "Credentials",
     "DockerCredentialStore",
     "HostSettings",
     "PullLimits",
     "Registries",
+    "Registry",
     "RegistryClient",
+    "RepositoryState",
     "SettingsByHost",
 ]
 

@@ -27,6 +27,7 @@ from ..errors import (
     AuthError,
     NotFoundError,
     ProtocolError,
+    ReconcileError,
     RegistryError,
     TlsError,
     TransportError,
@@ -44,6 +45,7 @@ from .answer import Answer, error_code, read_at_most
 from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
+from .interface import RepositoryState
 from .once import ReadOnce
 from .ratelimit import PullLimit
 from .retry import RetryPolicy
@@ -109,7 +111,9 @@ class ClientSettings:
 
 
 class RegistryClient:
-    """Manifest and blob operations on one registry. Thread-safe; one per registry per run."""
+    """Manifest and blob operations on one registry: the `Registry` the stages use. On ECR
+    (`ecr`), repository facts, bulk reads and tag deletes go through the ECR API instead.
+    Thread-safe; one per registry per run."""
 
     def __init__(
         self,
@@ -124,7 +128,7 @@ class RegistryClient:
         """`transport` replaces the network, for unit tests of one behaviour."""
         self.host = settings.host
         self._cache = cache or Cache(None)
-        self.ecr = ecr  # repository facts, on ECR registries only
+        self._ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
         self._pull_limit = pull_limit or PullLimit(settings.host)  # this run's, per registry
         # One TLS context for every connection: building one costs tens of milliseconds.
@@ -232,12 +236,12 @@ class RegistryClient:
         """On ECR, read these tags and digests through the ECR API in a few calls instead of
         one registry request each; `manifest_at` then needs no request for them. Called
         before the aliases are observed, never concurrently with them."""
-        if self.ecr is None:
+        if self._ecr is None:
             return
         tags = [ref for ref in refs if not is_digest(ref)]
         hinted = sum(self._cache.hint(self.host, repository, tag) is not None for tag in tags)
         warm = hinted >= 0.9 * len(tags)
-        self.prime(repository, self.ecr.read_many(repository, refs, self._cache.get, warm=warm))
+        self.prime(repository, self._ecr.read_many(repository, refs, self._cache.get, warm=warm))
 
     def prime(self, repository: str, manifests: dict[str, Manifest]) -> None:
         """Remember manifests read in bulk for this run (see `read_in_bulk`)."""
@@ -373,7 +377,49 @@ class RegistryClient:
         log.debug("GET %s%s -> %d", request.url.netloc.decode(), path, response.status_code)
         return _answer_of(response, body), tags
 
-    def delete_manifest(self, repository: str, ref: str) -> bool:
+    # -- repositories ----------------------------------------------------------------------
+
+    def repository_facts(self, repository: str, tag: str) -> RepositoryState:
+        """On ECR, what its API says: whether the repository exists, and whether `tag` is
+        immutable there; a missing repository is an error unless `create_repository: true`.
+        The distribution API has no such facts: a repository exists once pushed to."""
+        if self._ecr is None:
+            return RepositoryState()
+        facts = self._ecr.facts(repository)
+        if facts is None:
+            if not self._ecr.create_missing:
+                raise NotFoundError(
+                    self.host,
+                    f"ECR repository {repository!r} does not exist; create it, or set"
+                    " `create_repository: true` on the registry",
+                )
+            return RepositoryState(exists=False)
+        return RepositoryState(True, facts.tag_is_immutable(tag), facts.tag_mutability)
+
+    def create_repository(self, repository: str) -> None:
+        """On ECR, create the repository (`create_repository: true`); elsewhere the first
+        push creates it."""
+        if self._ecr is not None:
+            self._ecr.create(repository)
+
+    @property
+    def deletes_tags_alone(self) -> bool:
+        """ECR's BatchDeleteImage removes a tag alone; the distribution API may delete only
+        by digest (the reference registry), with every tag of it."""
+        return self._ecr is not None
+
+    def delete_tag(self, repository: str, tag: str, digest: str) -> None:
+        """On ECR, BatchDeleteImage by tag. Elsewhere a DELETE by tag (OCI distribution 1.1),
+        else by `digest`, which removes every tag of it; ReconcileError when neither works."""
+        if self._ecr is not None:
+            self._ecr.delete_tag(repository, tag)
+            return
+        if self._delete_manifest(repository, tag):
+            return
+        if not digest or not self._delete_manifest(repository, digest):
+            raise ReconcileError(f"{self.host}: cannot delete {repository}:{tag} on this registry")
+
+    def _delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
         reference registry refuses tags: it deletes by digest, with every tag of it)."""
         self._tags_read.forget((repository, ref))

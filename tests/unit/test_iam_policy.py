@@ -71,10 +71,12 @@ class ApiCall:
 
 ECR_API = (
     ApiCall("GetAuthorizationToken", None, Mode.DRY_RUN),
-    ApiCall("DescribeRepositories", "facts", Mode.DRY_RUN),
+    ApiCall("DescribeRepositories", "repository_facts", Mode.DRY_RUN),
     ApiCall("BatchGetImage", "read_in_bulk", Mode.DRY_RUN),
     ApiCall("DescribeImages", "read_in_bulk", Mode.DRY_RUN),
-    ApiCall("CreateRepository", "create", Mode.APPLY, only_when="create_repository: true"),
+    ApiCall(
+        "CreateRepository", "create_repository", Mode.APPLY, only_when="create_repository: true"
+    ),
     ApiCall("BatchDeleteImage", "delete_tag", Mode.PRUNE),
 )
 
@@ -129,7 +131,7 @@ REGISTRY_CALLS: dict[str, Mode] = {
     "start_upload": Mode.APPLY,
     "finish_upload": Mode.APPLY,
     "open_blob": Mode.APPLY,
-    "delete_manifest": Mode.PRUNE,
+    "delete_tag": Mode.PRUNE,
 }
 
 # Who calls: a module (relative to reconciler/), or `module:function` where one module serves
@@ -308,7 +310,7 @@ EXERCISES: dict[str, Callable[[RegistryClient], object]] = {
         "app", f"http://r.test{UPLOAD}", BLOB_DIGEST, [BLOB], len(BLOB)
     ),
     "open_blob": _open_blob,
-    "delete_manifest": lambda c: c.delete_manifest("app", "old"),
+    "delete_tag": lambda c: c.delete_tag("app", "old", IMAGE_DIGEST),
 }
 
 
@@ -435,7 +437,7 @@ def test_each_registry_method_is_needed_in_the_mode_of_its_first_caller(method: 
         ("start_upload", {"ecr:InitiateLayerUpload"}),
         ("finish_upload", {"ecr:UploadLayerPart", "ecr:CompleteLayerUpload"}),
         ("open_blob", {"ecr:GetDownloadUrlForLayer"}),
-        ("delete_manifest", {"ecr:BatchDeleteImage"}),
+        ("delete_tag", {"ecr:BatchDeleteImage"}),
     ],
 )
 def test_registry_requests_map_to_the_actions_ecr_authorises_them_by(

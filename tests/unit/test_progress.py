@@ -10,7 +10,7 @@ import io
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,7 +19,9 @@ from reconciler.pipeline.apply import apply
 from reconciler.pipeline.observe import observe
 from reconciler.pipeline.plan import Action, make_plan
 from reconciler.progress import Progress
-from reconciler.registry import RegistryClient
+from reconciler.registry import Registry
+from reconciler.types import Manifest
+from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import ABSENT, image, live_index, observed, target
 
@@ -138,7 +140,7 @@ class Unreachable:
     def __init__(self) -> None:
         self.asked = 0
 
-    def __call__(self, host: str) -> RegistryClient:
+    def __call__(self, host: str) -> Registry:
         self.asked += 1
         raise RegistryError(host, "unreachable")
 
@@ -172,14 +174,18 @@ def test_observe_does_not_count_aliases_a_stop_left_unread() -> None:
 
 
 @dataclass
-class Writer:
-    """Enough of a registry client for apply: no ECR, every PUT accepted and recorded."""
+class Writer(UnusedRegistry):
+    """Enough of a registry for apply: every PUT accepted and recorded."""
 
     events: list[str] = field(default_factory=list)
-    ecr: None = None
 
-    def put_manifest(self, repository: str, tag: str, manifest: object) -> None:
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
         self.events.append(f"put {tag}")
+        return manifest.digest
+
+
+if TYPE_CHECKING:
+    _: Registry = Writer()
 
 
 def test_apply_reports_each_alias_written_and_only_those() -> None:
@@ -192,7 +198,7 @@ def test_apply_reports_each_alias_written_and_only_those() -> None:
     def on_done() -> None:
         writer.events.append("done")
 
-    report = apply(plan, lambda _: cast(RegistryClient, writer), concurrency=1, on_done=on_done)
+    report = apply(plan, lambda _: writer, concurrency=1, on_done=on_done)
     assert [o.applied for o in report.outcomes] == [True, False, True]
     assert writer.events == ["put 1", "done", "put 2", "done"]  # counted once written
 

@@ -1,0 +1,99 @@
+"""What the pipeline stages ask of a registry: the `Registry` protocol.
+
+The stages (reconciler/pipeline/) hold a `Registry` and never learn which kind it is. The
+OCI distribution client (`http.RegistryClient`) implements it; on ECR the same client
+composes the ECR API part (`ecr.EcrRepositories`) for what that API answers better: bulk
+reads, repository facts and creation, and deleting a tag alone. Test fakes implement it too,
+and are type-checked against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..types import Descriptor, Manifest
+
+__all__ = ["ClientFor", "Registry", "RepositoryState"]
+
+
+@dataclass(frozen=True)
+class RepositoryState:
+    """What a registry says of an alias's repository before anything is planned. A registry
+    without such settings (the distribution API has none) says the defaults: the repository
+    exists (a push creates it), and its tags may move."""
+
+    exists: bool = True
+    tag_immutable: bool = False  # the alias tag cannot be pointed at other content
+    mutability: str = ""  # the registry's name for its tag mutability setting
+
+
+class Registry(Protocol):
+    """The operations the stages use, on one registry host."""
+
+    @property
+    def host(self) -> str: ...
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read_in_bulk(self, repository: str, refs: Sequence[str]) -> None:
+        """Read these tags and digests ahead, in a few calls where the registry can."""
+
+    def share(
+        self, repository: str, tags: Iterable[str] = (), *, whole_repository: bool = False
+    ) -> None:
+        """Declare reads several aliases make, so that each is made once in this run."""
+
+    def manifest_at(self, repository: str, ref: str) -> Manifest | None: ...
+
+    def head_manifest(self, repository: str, ref: str) -> Descriptor | None: ...
+
+    def get_manifest(self, repository: str, ref: str) -> Manifest: ...
+
+    def list_tags(self, repository: str) -> list[str]: ...
+
+    def get_blob(self, repository: str, digest: str) -> bytes: ...
+
+    def repository_facts(self, repository: str, tag: str) -> RepositoryState:
+        """Existence and `tag`'s mutability; raises NotFoundError for a missing repository
+        that applying would not create."""
+        ...
+
+    # -- writes --------------------------------------------------------------------------
+
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str: ...
+
+    def create_repository(self, repository: str) -> None:
+        """Create a repository the plan creates (`RepositoryState.exists` was False)."""
+
+    def head_blob(self, repository: str, digest: str) -> bool: ...
+
+    def mount_blob(self, repository: str, digest: str, source: str) -> str | None: ...
+
+    def start_upload(self, repository: str) -> str: ...
+
+    def finish_upload(
+        self, repository: str, location: str, digest: str, chunks: Iterable[bytes], size: int
+    ) -> None: ...
+
+    def open_blob(
+        self, repository: str, digest: str, size: int
+    ) -> AbstractContextManager[Iterator[bytes]]: ...
+
+    # -- deletes -------------------------------------------------------------------------
+
+    @property
+    def deletes_tags_alone(self) -> bool:
+        """Whether deleting a tag leaves the other tags of its manifest in place; where it
+        does not, a delete removes every tag of the digest."""
+        ...
+
+    def delete_tag(self, repository: str, tag: str, digest: str) -> None:
+        """Remove `tag`, which holds `digest` ("" when unknown); raises ReconcileError when
+        this registry deletes neither way."""
+
+
+ClientFor = Callable[[str], Registry]
+"""The registry of a host."""
