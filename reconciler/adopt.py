@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import platforms
-from .types import IMAGE_TYPES, INDEX_TYPES, Descriptor
+from .model import platforms
+from .model.oci import IMAGE_TYPES, INDEX_TYPES, Descriptor
 
 __all__ = ["Adoption", "Choice", "TagInfo", "choose_sources"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from . import __version__, logs, platforms
+from . import __version__, logs
 from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from .commands.inspect import inspect
 from .commands.remote import DEFAULT_CONFIG
@@ -23,10 +23,11 @@ from .commands.run import RunOptions, exit_code, run
 from .commands.schema import print_schema
 from .commands.validate import validate
 from .errors import ReconcileError
+from .model import platforms
+from .model.oci import Platform
 from .progress import Progress
 from .selection import Pattern, SelectionError, Shard
 from .terminal import wants_color
-from .types import Platform
 
 __all__ = [
     "EXIT_CHANGES",

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from . import platforms, yamlsource
+from . import yamlsource
 from .errors import ConfigError
-from .names import (
+from .model import platforms
+from .model.names import (
     ImageReference,
     RepositoryName,
     canonical_host,
@@ -26,9 +27,9 @@ from .names import (
     parse_reference,
     parse_repository,
 )
+from .model.oci import Platform, is_digest
 from .pipeline.track import check as check_track
 from .registry.settings import AuthMode, HostSettings, SettingsByHost, entry_for
-from .types import Platform, is_digest
 
 __all__ = [
     "AliasTarget",

@@ -9,7 +9,7 @@ ReconcileError
 ├── ConfigError              the file is wrong: names the file, line and field
 ├── CredentialsError         a credential store or helper could not be read
 ├── SelectionError           (selection.py) --only or --shard is malformed or matches nothing
-├── InvalidReference         (refs.py) a reference typed on the command line is malformed
+├── InvalidReference         (model/refs.py) a reference typed on the command line is malformed
 ├── RegistryError            something a registry said or failed to say, naming the registry
 │   ├── AuthError            401/403: credentials missing, wrong or not allowed
 │   ├── NotFoundError        the repository, manifest or blob does not exist

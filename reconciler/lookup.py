@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import platforms
 from .errors import ProtocolError, ReconcileError
-from .names import ImageReference
-from .registry import RegistryClient
-from .types import (
+from .model import platforms
+from .model.names import ImageReference
+from .model.oci import (
     INDEX_TYPES,
     Descriptor,
     Manifest,
@@ -26,6 +25,7 @@ from .types import (
     parse_image,
     parse_index,
 )
+from .registry import RegistryClient
 
 __all__ = ["Resolution", "entries_of", "fetch", "image_platform", "layout", "resolve"]
 

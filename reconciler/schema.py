@@ -17,9 +17,9 @@ import copy
 from typing import Any
 
 from .config import CONFIG_VERSION, Config
-from .jsonreport import document_schema
-from .names import COMPONENT_PATTERN, TAG_PATTERN
-from .types import DIGEST_PATTERN
+from .model.names import COMPONENT_PATTERN, TAG_PATTERN
+from .model.oci import DIGEST_PATTERN
+from .output.jsonreport import document_schema
 
 __all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .config import AliasTarget
 from .errors import ReconcileError
-from .names import RepositoryName, parse_repository
+from .model.names import RepositoryName, parse_repository
 
 __all__ = [
     "Pattern",

@@ -20,19 +20,19 @@ from typing import Any, TextIO
 
 import yaml
 
-from .. import platforms
 from ..adopt import Adoption, Choice, TagInfo, choose_sources
 from ..config import Alias, AliasTarget, Config, Defaults, parse
 from ..errors import ReconcileError
 from ..lookup import entries_of, is_index
-from ..names import ImageReference, RepositoryName
+from ..model import platforms
+from ..model.names import ImageReference, RepositoryName
+from ..model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Platform, index_annotations
+from ..model.refs import parse_reference
+from ..output.render import describe_change
 from ..pipeline.desired import DesiredEntry, build_index
 from ..pipeline.observe import ClientFor, observe_alias
 from ..pipeline.plan import Action, AliasPlan, plan_alias
-from ..refs import parse_reference
 from ..registry import Registries, RegistryClient
-from ..render import describe_change
-from ..types import DOCKER_LIST, OCI_INDEX, Descriptor, Platform, index_annotations
 from . import EXIT_FAILED, EXIT_OK
 from .remote import registry_config
 

@@ -12,10 +12,10 @@ from .. import config
 from ..config import Config
 from ..errors import ConfigError
 from ..lookup import fetch
-from ..names import ImageReference
-from ..refs import parse_reference
+from ..model.names import ImageReference
+from ..model.oci import Manifest
+from ..model.refs import parse_reference
 from ..registry import Registries, RegistryClient
-from ..types import Manifest
 
 __all__ = ["DEFAULT_CONFIG", "open_client", "open_reference", "registry_config"]
 

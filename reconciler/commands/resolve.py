@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from .. import platforms
 from ..lookup import Resolution, entries_of, image_platform, is_index, resolve
-from ..names import ImageReference, reference_text
-from ..render import index_label, short
-from ..types import Descriptor, Platform
+from ..model import platforms
+from ..model.names import ImageReference, reference_text
+from ..model.oci import Descriptor, Platform
+from ..output.render import index_label, short
 from . import EXIT_FAILED, EXIT_OK
 from .remote import open_reference
 

@@ -21,8 +21,9 @@ from typing import Literal, TextIO
 from .. import config
 from ..errors import ConfigError, CredentialsError, GuardError, ReconcileError
 from ..lock import LockHeld, run_lock
-from ..markdown import render_markdown
-from ..metrics import RunMetrics, render_metrics, write_metrics
+from ..output.markdown import render_markdown
+from ..output.metrics import RunMetrics, render_metrics, write_metrics
+from ..output.render import render_json, render_text, summary_text
 from ..pipeline.apply import Outcome, Report, apply, check_max_changes, dry_run
 from ..pipeline.observe import observe
 from ..pipeline.plan import make_plan
@@ -30,7 +31,6 @@ from ..pipeline.prune import find_orphans
 from ..progress import Progress
 from ..registry import Cache, PullLimits, Registries
 from ..registry.cache import default_cache_dir
-from ..render import render_json, render_text, summary_text
 from ..runerror import ErrorKind, RunError
 from ..selection import Pattern, SelectionError, Shard, select
 from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK

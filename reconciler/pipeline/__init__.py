@@ -6,5 +6,5 @@
       -> apply (the only writer; transfer copies manifests from other repositories first)
 
 prune finds the aliases to delete (reads) and deletes them for apply. Rendering the plan or the
-report is `reconciler.render` / `markdown` / `metrics`, outside the pipeline.
+report is `reconciler.output.render` / `markdown` / `metrics`, outside the pipeline.
 """

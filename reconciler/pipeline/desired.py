@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .. import platforms
 from ..config import AliasTarget
 from ..errors import AliasError
-from ..types import (
+from ..model import platforms
+from ..model.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,

@@ -17,9 +17,8 @@ from typing import Literal
 
 from ..config import AliasTarget, Source
 from ..errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
-from ..names import RepositoryName, check_tag
-from ..registry import ClientFor, Registry, RepositoryState
-from ..types import (
+from ..model.names import RepositoryName, check_tag
+from ..model.oci import (
     IMAGE_TYPES,
     INDEX_TYPES,
     Descriptor,
@@ -31,6 +30,7 @@ from ..types import (
     parse_image,
     parse_index,
 )
+from ..registry import ClientFor, Registry, RepositoryState
 from . import track as tracking
 
 __all__ = [

@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
-from .. import platforms
 from ..config import AliasTarget
 from ..errors import ReconcileError
-from ..types import Descriptor
+from ..model import platforms
+from ..model.oci import Descriptor
 from .desired import DesiredIndex, build_index
 from .observe import Copy, LiveTag, ObservedAlias, RepositoryState
 from .prune import Orphan

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..config import MANAGED_ANNOTATION, AliasTarget, Config
 from ..errors import ReconcileError
-from ..names import RepositoryName, parse_repository
+from ..model.names import RepositoryName, parse_repository
 from ..registry import ClientFor, Registry
 from ..selection import Pattern, Shard, selects_repository
 from .observe import LiveTag, read_live

@@ -8,7 +8,7 @@ Two schemes:
   so `10.9 < 10.10 < 10.21 < 10.21.1`. A tag with a pre-release word (`rc`, `alpha`, `beta`,
   `pre`, `preview`, `dev`, `snapshot`, `nightly`) is a pre-release, older than the same tag
   without it (`10.21-rc1 < 10.21`).
-- `semver`: the ranges of `semver.py` (`~10`, `^1.2.3`, `>=1.0 <2`, `1.x`, ...) over tags that
+- `semver`: the ranges of `model/semver.py` (`~10`, `^1.2.3`, `>=1.0 <2`, `1.x`, ...) over tags that
   are versions (`v` prefix and partial versions allowed); other tags are ignored. Newest by
   semver precedence.
 
@@ -24,9 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import platforms
-from ..semver import Range, Version
-from ..types import Descriptor
+from ..model import platforms
+from ..model.oci import Descriptor
+from ..model.semver import Range, Version
 
 if TYPE_CHECKING:  # config validates patterns with `check`: avoid the import cycle
     from ..config import Track

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import AuthError, RegistryError
-from ..names import RepositoryName
+from ..model.names import RepositoryName
 from ..registry import ClientFor, Registry
 from .observe import Copy
 

@@ -6,7 +6,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ..names import parse_ecr_host
+from ..model.names import parse_ecr_host
 from .cache import Cache, default_cache_dir
 from .credentials import Credentials, DockerCredentialStore, StaticCredentials
 from .http import ClientSettings, RegistryClient

@@ -20,7 +20,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from ..types import digest_of, is_digest
+from ..model.oci import digest_of, is_digest
 
 __all__ = ["Cache", "default_cache_dir"]
 

@@ -1,5 +1,5 @@
 """AWS ECR through boto3: login tokens, repository facts, bulk reads and tag deletes (ECR hosts
-are recognised in names.py, re-exported here).
+are recognised in model/names.py, re-exported here).
 
 ECR speaks the distribution API like any registry, but its credentials come from AWS: the
 `GetAuthorizationToken` API returns base64 `AWS:<password>`, valid for 12 hours, which is then
@@ -50,8 +50,8 @@ from botocore.exceptions import (
 )
 
 from ..errors import RegistryError
-from ..names import ECR_HOST, EcrHost, parse_ecr_host
-from ..types import (
+from ..model.names import ECR_HOST, EcrHost, parse_ecr_host
+from ..model.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,

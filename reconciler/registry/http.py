@@ -32,8 +32,8 @@ from ..errors import (
     TlsError,
     TransportError,
 )
-from ..names import DOCKER_HUB, canonical_host, reference_text
-from ..types import (
+from ..model.names import DOCKER_HUB, canonical_host, reference_text
+from ..model.oci import (
     MANIFEST_ACCEPT,
     Descriptor,
     Manifest,

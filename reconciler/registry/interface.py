@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..types import Descriptor, Manifest
+from ..model.oci import Descriptor, Manifest
 
 __all__ = ["ClientFor", "Registry", "RepositoryState"]
 

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import RegistryError
-from ..names import DOCKER_HUB, canonical_host
+from ..model.names import DOCKER_HUB, canonical_host
 from .answer import Answer
 
 __all__ = ["PullLimit", "PullLimits", "Quota", "describe_window", "parse_quota"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from ..names import canonical_host
+from ..model.names import canonical_host
 
 __all__ = ["AuthMode", "HostSettings", "SettingsByHost", "entry_for"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.names import parse_repository
+from reconciler.model.names import parse_repository
 from reconciler.selection import repository_shard
 from tests.support.images import push_image
 from tests.support.registry import RegistryProcess

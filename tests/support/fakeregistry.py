@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NoReturn
 
+from reconciler.model.oci import Descriptor, Manifest
 from reconciler.registry import Registry, RepositoryState
-from reconciler.types import Descriptor, Manifest
 
 __all__ = ["UnusedRegistry"]
 

@@ -6,10 +6,9 @@ import hashlib
 
 import yaml
 
-from reconciler import platforms
 from reconciler.config import AliasTarget, Config, parse
-from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
-from reconciler.types import (
+from reconciler.model import platforms
+from reconciler.model.oci import (
     ATTESTATION_DIGEST_ANNOTATION,
     ATTESTATION_TYPE_ANNOTATION,
     DOCKER_LIST,
@@ -18,6 +17,7 @@ from reconciler.types import (
     OCI_MANIFEST,
     Descriptor,
 )
+from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
 
 REPO = "localhost:5000/my-image"
 

@@ -6,7 +6,7 @@ import pytest
 
 from reconciler.adopt import Choice, TagInfo, choose_sources
 from reconciler.cli import parse_args
-from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
+from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
 
 from .factories import attestation, digest, image
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from reconciler.errors import AuthError, ProtocolError
+from reconciler.model.oci import digest_of
 from reconciler.registry.auth import RegistryAuth
 from reconciler.registry.credentials import Credentials, StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.types import digest_of
 
 REGISTRY = "http://r.test:5000"
 REALM = "http://auth.test/token"

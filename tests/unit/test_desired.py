@@ -5,8 +5,8 @@ import json
 import pytest
 
 from reconciler.errors import AliasError
+from reconciler.model.oci import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 from reconciler.pipeline.desired import build_index
-from reconciler.types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 
 from .factories import attestation, image, resolved, target
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import config, refs
+from reconciler import config
 from reconciler.errors import ConfigError
-from reconciler.names import parse_reference, parse_repository
+from reconciler.model import refs
+from reconciler.model.names import parse_reference, parse_repository
 from reconciler.registry.credentials import DockerCredentialStore
 from reconciler.registry.http import ClientSettings
 

@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from reconciler.errors import AuthError, NotFoundError, ProtocolError, RegistryError
-from reconciler.names import RepositoryName
+from reconciler.model.names import RepositoryName
+from reconciler.model.oci import OCI_INDEX, OCI_MANIFEST
 from reconciler.pipeline.apply import _put_index
 from reconciler.pipeline.desired import DesiredIndex
 from reconciler.pipeline.observe import Copy
@@ -24,7 +25,6 @@ from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.ecr import EcrError, EcrSession, describe_aws_error
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy
-from reconciler.types import OCI_INDEX, OCI_MANIFEST
 
 from .factories import digest, target
 

@@ -19,8 +19,8 @@ import reconciler.commands
 from reconciler import cli
 from reconciler.cli import build_parser, main, parse_args
 from reconciler.config import parse
-from reconciler.metrics import RunMetrics, render_metrics
-from reconciler.names import parse_repository
+from reconciler.model.names import parse_repository
+from reconciler.output.metrics import RunMetrics, render_metrics
 from reconciler.pipeline.apply import Report
 from reconciler.pipeline.plan import Action
 from reconciler.selection import repository_shard

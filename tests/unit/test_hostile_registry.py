@@ -19,12 +19,12 @@ from reconciler.errors import (
     RegistryError,
     TransportError,
 )
+from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
 from reconciler.pipeline.observe import LiveTag, ObservedAlias, observe_alias
 from reconciler.pipeline.plan import Action, plan_alias
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy
-from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
 
 from .factories import target
 

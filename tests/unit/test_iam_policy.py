@@ -34,9 +34,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.types import DOCKER_MANIFEST, Manifest, digest_of
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "reconciler"

@@ -1,5 +1,5 @@
 """Imports point down: the registry layer (`reconciler/registry/`) is the seam to the outside
-and depends only on itself and the model it shares with everything (errors, names, types),
+and depends only on itself and what it shares with everything (errors, the model),
 never on the config file's models, the pipeline, the commands or the output above it."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from reconciler.registry.settings import HostSettings
 PACKAGE = Path(reconciler.__file__).parent
 REGISTRY = PACKAGE / "registry"
 # What the registry layer may import of the package besides itself: the shared model.
-BELOW_REGISTRY = ("reconciler.errors", "reconciler.names", "reconciler.types")
+BELOW_REGISTRY = ("reconciler.errors", "reconciler.model")
 
 
 def _module_name(path: Path) -> str:
@@ -71,7 +71,7 @@ def test_the_check_sees_relative_and_nested_imports() -> None:
     source = (
         "from typing import TYPE_CHECKING\n"
         "from .. import __version__, config\n"
-        "from ..names import canonical_host\n"
+        "from ..model.names import canonical_host\n"
         "from . import http\n"
         "if TYPE_CHECKING:\n"
         "    from ..config import Config\n"
@@ -84,7 +84,7 @@ def test_the_check_sees_relative_and_nested_imports() -> None:
         "reconciler.config",
         "reconciler.pipeline.observe",
     ]
-    assert (4, "reconciler.registry.http") in found and (3, "reconciler.names") in found
+    assert (4, "reconciler.registry.http") in found and (3, "reconciler.model.names") in found
 
 
 def test_the_config_builds_the_registry_layers_settings() -> None:

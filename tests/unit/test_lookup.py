@@ -8,7 +8,7 @@ import pytest
 
 from reconciler.errors import ProtocolError
 from reconciler.lookup import entries_of, layout
-from reconciler.types import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Manifest, digest_of
+from reconciler.model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Manifest, digest_of
 
 from .factories import digest
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import ProtocolError
-from reconciler.types import (
+from reconciler.model.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.errors import ReconcileError
-from reconciler.metrics import RunMetrics, render_metrics, write_metrics
+from reconciler.output.metrics import RunMetrics, render_metrics, write_metrics
 from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.plan import make_plan
 from reconciler.runerror import RunError

@@ -11,13 +11,13 @@ import pytest
 
 from reconciler.cli import build_parser, main
 from reconciler.commands.schema import print_schema
-from reconciler.names import RepositoryName
+from reconciler.model.names import RepositoryName
+from reconciler.model.oci import OCI_MANIFEST
+from reconciler.output.render import render_json
 from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.observe import Copy
 from reconciler.pipeline.plan import make_plan
-from reconciler.render import render_json
 from reconciler.runerror import RunError
-from reconciler.types import OCI_MANIFEST
 
 from . import test_track_plan
 from .factories import digest

@@ -1,7 +1,7 @@
 import pytest
 
-from reconciler import platforms
-from reconciler.types import Descriptor, Platform
+from reconciler.model import platforms
+from reconciler.model.oci import Descriptor, Platform
 
 from .factories import digest, image
 

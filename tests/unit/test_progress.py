@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from reconciler.errors import Interrupted, RegistryError
+from reconciler.model.oci import Manifest
 from reconciler.pipeline.apply import apply
 from reconciler.pipeline.observe import observe
 from reconciler.pipeline.plan import Action, make_plan
 from reconciler.progress import Progress
 from reconciler.registry import Registry
-from reconciler.types import Manifest
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import ABSENT, image, live_index, observed, target

@@ -23,13 +23,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
-from reconciler import platforms
 from reconciler.config import AliasTarget, Config, parse
 from reconciler.errors import ConfigError
-from reconciler.pipeline.desired import DesiredIndex, build_index
-from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
-from reconciler.pipeline.plan import Action, AliasPlan, plan_alias
-from reconciler.types import (
+from reconciler.model import platforms
+from reconciler.model.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -38,6 +35,9 @@ from reconciler.types import (
     Platform,
     digest_of,
 )
+from reconciler.pipeline.desired import DesiredIndex, build_index
+from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
+from reconciler.pipeline.plan import Action, AliasPlan, plan_alias
 
 from .factories import ABSENT, attestation, digest, target
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.names import parse_repository
+from reconciler.model.names import parse_repository
 from reconciler.selection import (
     Pattern,
     SelectionError,

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from reconciler.errors import RegistryError
+from reconciler.model.oci import DOCKER_MANIFEST, digest_of
 from reconciler.registry.answer import Answer
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.ratelimit import PullLimit, PullLimits, Quota, parse_quota
 from reconciler.registry.retry import RetryPolicy
-from reconciler.types import DOCKER_MANIFEST, digest_of
 
 TAGS = "/v2/library/nginx/manifests/"
 MANIFEST = f"{TAGS}1.25"

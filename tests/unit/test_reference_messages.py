@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from reconciler.errors import RegistryError
-from reconciler.names import ImageReference, RepositoryName, reference_text
+from reconciler.model.names import ImageReference, RepositoryName, reference_text
+from reconciler.model.oci import DOCKER_MANIFEST, Manifest
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.types import DOCKER_MANIFEST, Manifest
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = Manifest(b"{}", DOCKER_MANIFEST, DIGEST)

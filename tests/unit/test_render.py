@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import NotFoundError, TransportError
-from reconciler.markdown import render_markdown
+from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
+from reconciler.output.markdown import render_markdown
+from reconciler.output.render import ChangeText, describe_change, render_json, render_text
 from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.observe import LiveTag, ObservedAlias
 from reconciler.pipeline.plan import Change, make_plan
-from reconciler.render import ChangeText, describe_change, render_json, render_text
 from reconciler.runerror import RunError
-from reconciler.types import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target
 

@@ -13,12 +13,19 @@ import json
 
 import pytest
 
-from reconciler import platforms
 from reconciler.commands.resolve import render_resolution, render_resolution_json
 from reconciler.lookup import entries_of, resolve
-from reconciler.refs import parse_reference
-from reconciler.types import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST, Descriptor, Manifest, digest_of
-from reconciler.types import Platform as P
+from reconciler.model import platforms
+from reconciler.model.oci import (
+    DOCKER_LIST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Descriptor,
+    Manifest,
+    digest_of,
+)
+from reconciler.model.oci import Platform as P
+from reconciler.model.refs import parse_reference
 
 from .factories import digest
 

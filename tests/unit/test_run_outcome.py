@@ -20,7 +20,7 @@ from reconciler.commands import run as run_module
 from reconciler.commands.run import RunOptions, exit_code, run
 from reconciler.errors import TransportError
 from reconciler.lock import run_lock
-from reconciler.metrics import RunMetrics, render_metrics
+from reconciler.output.metrics import RunMetrics, render_metrics
 from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.plan import make_plan
 from reconciler.progress import Progress

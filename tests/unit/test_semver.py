@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.semver import Range, Version
+from reconciler.model.semver import Range, Version
 
 PARSED = {
     "1.2.3": Version(1, 2, 3),

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reconciler.errors import AliasError
+from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
 from reconciler.pipeline.observe import observe_alias, resolve_track
 from reconciler.pipeline.track import MAX_CANDIDATES
 from reconciler.registry import Registry
-from reconciler.types import DOCKER_MANIFEST, Manifest, digest_of
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import REPO, parse_dict

@@ -8,12 +8,12 @@ import json
 from jsonschema import Draft202012Validator
 
 from reconciler.config import AliasTarget, Source
-from reconciler.markdown import render_markdown
+from reconciler.output.markdown import render_markdown
+from reconciler.output.render import render_json, render_text
 from reconciler.pipeline.apply import dry_run
 from reconciler.pipeline.desired import build_index
 from reconciler.pipeline.observe import ObservedAlias, ResolvedSource
 from reconciler.pipeline.plan import make_plan
-from reconciler.render import render_json, render_text
 from reconciler.schema import report_schema
 
 from .factories import REPO, image, live_index, parse_dict

@@ -20,7 +20,7 @@ from reconciler.errors import (
     TlsError,
     TransportError,
 )
-from reconciler.names import RepositoryName
+from reconciler.model.names import RepositoryName
 from reconciler.pipeline.transfer import _BLOB_ATTEMPTS, _BlobCopy
 from reconciler.registry import RegistryClient
 from reconciler.registry.auth import _TokenServiceUnreachable

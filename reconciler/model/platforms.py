@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from .types import Descriptor, Platform
+from .oci import Descriptor, Platform
 
 __all__ = [
     "UNKNOWN",

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ReconcileError
-from .pipeline.apply import Report
-from .pipeline.plan import Action
-from .runerror import RunError
+from ..errors import ReconcileError
+from ..pipeline.apply import Report
+from ..pipeline.plan import Action
+from ..runerror import RunError
 
 __all__ = ["RunMetrics", "render_metrics", "write_metrics"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .types import is_digest
+from .oci import is_digest
 
 __all__ = [
     "COMPONENT_PATTERN",

@@ -14,13 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..model.oci import DOCKER_LIST, OCI_INDEX
+from ..pipeline.apply import Outcome, Report
+from ..pipeline.desired import DesiredIndex
+from ..pipeline.observe import Copy
+from ..pipeline.plan import Action, Change
+from ..runerror import RunError
 from .jsonreport import JSON_SCHEMA_VERSION, Run, document
-from .pipeline.apply import Outcome, Report
-from .pipeline.desired import DesiredIndex
-from .pipeline.observe import Copy
-from .pipeline.plan import Action, Change
-from .runerror import RunError
-from .types import DOCKER_LIST, OCI_INDEX
 
 __all__ = [
     "JSON_SCHEMA_VERSION",

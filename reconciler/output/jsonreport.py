@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from .pipeline.apply import Outcome, Report
-from .pipeline.desired import DesiredEntry, DesiredIndex
-from .pipeline.observe import Copy, LiveTag
-from .pipeline.plan import Action, Change
-from .runerror import DESCRIPTIONS, ERROR_KINDS, RunError
-from .types import DIGEST_PATTERN
+from ..model.oci import DIGEST_PATTERN
+from ..pipeline.apply import Outcome, Report
+from ..pipeline.desired import DesiredEntry, DesiredIndex
+from ..pipeline.observe import Copy, LiveTag
+from ..pipeline.plan import Action, Change
+from ..runerror import DESCRIPTIONS, ERROR_KINDS, RunError
 
 __all__ = ["JSON_SCHEMA_VERSION", "Field", "Run", "document", "document_schema"]
 

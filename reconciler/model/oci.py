@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 __all__ = [
     "ATTESTATION_DIGEST_ANNOTATION",
@@ -73,7 +73,7 @@ def is_digest(text: str) -> bool:
 
 @dataclass(frozen=True, order=True)
 class Platform:
-    """An OCI platform. Compare only normalised platforms (see `reconciler.platforms`)."""
+    """An OCI platform. Compare only normalised platforms (see `reconciler.model.platforms`)."""
 
     os: str
     architecture: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import ReconcileError
+from ..errors import ReconcileError
 from .names import ImageReference, split_reference
 
 __all__ = ["InvalidReference", "parse_reference"]

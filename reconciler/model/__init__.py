@@ -1,0 +1,3 @@
+"""The values every stage shares, with no I/O: OCI media types, digests, descriptors and
+manifests (`oci`), registry and repository names (`names`), references as people type them
+(`refs`), platforms and containerd's matching (`platforms`), semantic versions (`semver`)."""
