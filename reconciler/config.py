@@ -28,7 +28,7 @@ from .model.names import (
     parse_repository,
 )
 from .model.oci import Platform, is_digest
-from .pipeline.track import check as check_track
+from .model.track import check as check_track
 from .registry.settings import AuthMode, HostSettings, SettingsByHost, entry_for
 
 __all__ = [

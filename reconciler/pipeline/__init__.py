@@ -1,6 +1,6 @@
 """The stages, in the order data flows through them:
 
-    observe (reads; track: the floating aliases' pure step)
+    observe (reads; model.track: the floating aliases' pure step)
       -> desired (pure: the index each alias should hold)
       -> plan (pure: create / update / noop / conflict / error, prune's deletes)
       -> apply (the only writer; transfer copies manifests from other repositories first)

@@ -17,6 +17,7 @@ from typing import Literal
 
 from ..config import AliasTarget, Source
 from ..errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
+from ..model import track as tracking
 from ..model.names import RepositoryName, check_tag
 from ..model.oci import (
     IMAGE_TYPES,
@@ -31,7 +32,6 @@ from ..model.oci import (
     parse_index,
 )
 from ..registry import ClientFor, Registry, RepositoryState
-from . import track as tracking
 
 __all__ = [
     "ClientFor",

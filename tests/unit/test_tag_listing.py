@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.config import Track
 from reconciler.errors import RegistryError
-from reconciler.pipeline.track import candidates
+from reconciler.model.track import candidates
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient
 from reconciler.registry.retry import RetryPolicy

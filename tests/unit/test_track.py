@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from reconciler.config import Track, parse
 from reconciler.errors import ConfigError
 from reconciler.model.oci import OCI_MANIFEST, Descriptor
-from reconciler.pipeline.track import Pick, candidates, check, describe, glob_key, pick
+from reconciler.model.track import Pick, candidates, check, describe, glob_key, pick
 from reconciler.schema import config_schema
 
 from .factories import attestation, image

@@ -11,8 +11,8 @@ import pytest
 
 from reconciler.errors import AliasError
 from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
+from reconciler.model.track import MAX_CANDIDATES
 from reconciler.pipeline.observe import observe_alias, resolve_track
-from reconciler.pipeline.track import MAX_CANDIDATES
 from reconciler.registry import Registry
 from tests.support.fakeregistry import UnusedRegistry
 

@@ -24,9 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..model import platforms
-from ..model.oci import Descriptor
-from ..model.semver import Range, Version
+from . import platforms
+from .oci import Descriptor
+from .semver import Range, Version
 
 if TYPE_CHECKING:  # config validates patterns with `check`: avoid the import cycle
     from ..config import Track
