@@ -18,22 +18,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from tests.support.proxy import HOP_BY_HOP
+
 __all__ = ["Carried", "ForwardProxy", "start_forward_proxy"]
 
-# Headers for one hop only (RFC 9110, section 7.6.1), never passed on.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 _TIMEOUT = 30.0
 
 
@@ -119,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "absolute http:// URL expected")
             return
         body = self._request_body()
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         origin = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=_TIMEOUT)
         try:
             path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -135,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._proxy.record(Carried(self.command, self.path, answer.status))
         self.send_response(answer.status, answer.reason)
         for name, value in answer.getheaders():
-            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                 self.send_header(name, value)
         length = answer.getheader("content-length") if self.command == "HEAD" else None
         self.send_header("Content-Length", length or str(len(content)))

@@ -64,7 +64,8 @@ UPSTREAM_TIMEOUT_S = 60.0
 LOG_LIMIT = 200_000  # exchanges kept for `log()`; older ones are dropped
 _BUFFER_LIMIT = 4 << 20  # request bodies up to this size are buffered, so a retry is possible
 _PIECE = 64 << 10
-_HOP_BY_HOP = frozenset(
+# Headers for one hop only (RFC 9110, section 7.6.1), never passed on by either test proxy.
+HOP_BY_HOP = frozenset(
     {
         "connection",
         "keep-alive",
@@ -75,9 +76,10 @@ _HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "expect",  # the server side already answered 100-continue
     }
 )
+# This proxy answers `Expect: 100-continue` itself, so it does not pass that on either.
+_HOP_BY_HOP = HOP_BY_HOP | {"expect"}
 # The last /manifests/, /blobs/ or /tags/ segment after /v2/<name>: names may contain slashes.
 _KIND = re.compile(r"^/v2/.+/(manifests|blobs|tags)/")
 _KINDS: dict[str, PathKind] = {"manifests": "manifests", "blobs": "blobs", "tags": "tags"}
