@@ -29,8 +29,9 @@ from .pipeline.observe import observe
 from .pipeline.plan import CHANGES, Action, make_plan
 from .pipeline.plan import Plan as _StagePlan
 from .pipeline.prune import find_orphans
-from .registry import Cache, Registries
-from .registry.cache import default_cache_dir
+from .pipeline.report import Outcome, dry_run
+from .registry.cache import Cache, default_cache_dir
+from .registry.registries import Registries
 from .selection import Pattern, Shard, select
 
 __all__ = ["AliasResult", "Plan", "Report", "apply", "load_config", "plan"]
@@ -107,7 +108,7 @@ def plan(
         observed = observe(targets, registries.client, concurrency=concurrency)
         orphans = find_orphans(config, registries.client, only=patterns, shard=part)
         stages = make_plan(observed, force=force, orphans=orphans)
-    aliases = tuple(_result(outcome) for outcome in _apply.dry_run(stages).outcomes)
+    aliases = tuple(_result(outcome) for outcome in dry_run(stages).outcomes)
     return Plan(config, aliases, stages, directory)
 
 
@@ -126,5 +127,5 @@ def apply(
     return Report(tuple(_result(outcome) for outcome in done.outcomes))
 
 
-def _result(outcome: _apply.Outcome) -> AliasResult:
+def _result(outcome: Outcome) -> AliasResult:
     return AliasResult(outcome.plan.target.name, outcome.action, outcome.message, outcome.applied)

@@ -25,7 +25,7 @@ from .model.oci import (
     parse_image,
     parse_index,
 )
-from .registry import RegistryClient
+from .registry.http import RegistryClient
 
 __all__ = ["Resolution", "entries_of", "fetch", "image_platform", "layout", "resolve"]
 

@@ -1,5 +1,5 @@
-"""JSON Schemas: of `manifests.yaml` (for editor completion and CI checks) and of the
-`--output json` report. Pure.
+"""The JSON Schema of `manifests.yaml` (for editor completion and CI checks). Pure. (The
+report's schema is `output.jsonreport.report_schema`.)
 
 The config schema is generated from the pydantic models in `config.py`, so a field added there
 appears here with its description, then completed with what pydantic cannot see: the shorthand
@@ -19,9 +19,8 @@ from typing import Any
 from .config import CONFIG_VERSION, Config
 from .model.names import COMPONENT_PATTERN, TAG_PATTERN
 from .model.oci import DIGEST_PATTERN
-from .output.jsonreport import document_schema
 
-__all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema", "report_schema"]
+__all__ = ["DIGEST_PATTERN", "REPOSITORY_PATTERN", "TAG_PATTERN", "config_schema"]
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _HOST = (
@@ -124,13 +123,3 @@ def _alias_with_shorthand(alias: dict[str, Any]) -> dict[str, Any]:
         "description": "The sources of an alias (a list), or its long form with options.",
         "anyOf": [shorthand, alias],
     }
-
-
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema of `reconcile --output json`, `schema_version` JSON_SCHEMA_VERSION,
-    from the same declaration as the document (`jsonreport`).
-
-    Within one version fields may be added, never removed or changed in meaning; a consumer
-    should ignore fields it does not know and check `schema_version`.
-    """
-    return {"$schema": DRAFT, "title": "reconcile --output json", **document_schema()}

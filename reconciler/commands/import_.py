@@ -30,9 +30,11 @@ from ..model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Platform, index_anno
 from ..model.refs import parse_reference
 from ..output.render import describe_change
 from ..pipeline.desired import DesiredEntry, build_index
-from ..pipeline.observe import ClientFor, observe_alias
+from ..pipeline.observe import observe_alias
 from ..pipeline.plan import Action, AliasPlan, plan_alias
-from ..registry import Registries, RegistryClient
+from ..registry.http import RegistryClient
+from ..registry.interface import ClientFor
+from ..registry.registries import Registries
 from . import EXIT_FAILED, EXIT_OK
 from .remote import registry_config
 

@@ -15,7 +15,8 @@ from ..lookup import fetch
 from ..model.names import ImageReference
 from ..model.oci import Manifest
 from ..model.refs import parse_reference
-from ..registry import Registries, RegistryClient
+from ..registry.http import RegistryClient
+from ..registry.registries import Registries
 
 __all__ = ["DEFAULT_CONFIG", "open_client", "open_reference", "registry_config"]
 

@@ -24,13 +24,15 @@ from ..lock import LockHeld, run_lock
 from ..output.markdown import render_markdown
 from ..output.metrics import RunMetrics, render_metrics, write_metrics
 from ..output.render import render_json, render_text, summary_text
-from ..pipeline.apply import Outcome, Report, apply, check_max_changes, dry_run
+from ..pipeline.apply import apply, check_max_changes
 from ..pipeline.observe import observe
 from ..pipeline.plan import make_plan
 from ..pipeline.prune import find_orphans
+from ..pipeline.report import Outcome, Report, dry_run
 from ..progress import Progress
-from ..registry import Cache, PullLimits, Registries
-from ..registry.cache import default_cache_dir
+from ..registry.cache import Cache, default_cache_dir
+from ..registry.ratelimit import PullLimits
+from ..registry.registries import Registries
 from ..runerror import ErrorKind, RunError
 from ..selection import Pattern, SelectionError, Shard, select
 from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Literal, TextIO
 
-from ..schema import config_schema, report_schema
+from ..output.jsonreport import report_schema
+from ..schema import config_schema
 from . import EXIT_OK
 
 __all__ = ["SchemaName", "print_schema"]

@@ -1,7 +1,7 @@
 """The `--output json` document, declared once. Pure.
 
 Each object of the report is a list of fields: a name, its JSON Schema, and how its value is read.
-`render.render_json` writes the values and `schema.report_schema` the schemas, both from the
+`render.render_json` writes the values and `report_schema` the schemas, both from the
 declarations below, in their order, so the document and its schema cannot drift apart.
 
 Within one `schema_version` fields may be added, never removed or changed in meaning.
@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..model.oci import DIGEST_PATTERN
-from ..pipeline.apply import Outcome, Report
 from ..pipeline.desired import DesiredEntry, DesiredIndex
-from ..pipeline.observe import Copy, LiveTag
+from ..pipeline.observed import Copy, LiveTag
 from ..pipeline.plan import Action, Change
+from ..pipeline.report import Outcome, Report
 from ..runerror import DESCRIPTIONS, ERROR_KINDS, RunError
+from ..schema import DRAFT
 
-__all__ = ["JSON_SCHEMA_VERSION", "Field", "Run", "document", "document_schema"]
+__all__ = ["JSON_SCHEMA_VERSION", "Field", "Run", "document", "document_schema", "report_schema"]
 
 JSON_SCHEMA_VERSION = 1
 
@@ -203,3 +204,13 @@ def document_schema() -> dict[str, Any]:
     """The JSON Schema of `document` (without `$schema` and `title`); a copy, the caller's to
     change."""
     return copy.deepcopy(object_schema(_DOCUMENT))
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of `reconcile --output json`, `schema_version` JSON_SCHEMA_VERSION,
+    from the same declaration as the document (`jsonreport`).
+
+    Within one version fields may be added, never removed or changed in meaning; a consumer
+    should ignore fields it does not know and check `schema_version`.
+    """
+    return {"$schema": DRAFT, "title": "reconcile --output json", **document_schema()}

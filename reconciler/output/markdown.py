@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ..pipeline.apply import Outcome, Report
 from ..pipeline.plan import Action, Change
+from ..pipeline.report import Outcome, Report
 from .render import (
     SYMBOLS,
     describe_change,

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ReconcileError
-from ..pipeline.apply import Report
 from ..pipeline.plan import Action
+from ..pipeline.report import Report
 from ..runerror import RunError
 
 __all__ = ["RunMetrics", "render_metrics", "write_metrics"]

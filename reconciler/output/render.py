@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model.oci import DOCKER_LIST, OCI_INDEX
-from ..pipeline.apply import Outcome, Report
 from ..pipeline.desired import DesiredIndex
-from ..pipeline.observe import Copy
+from ..pipeline.observed import Copy
 from ..pipeline.plan import Action, Change
+from ..pipeline.report import Outcome, Report
 from ..runerror import RunError
 from .jsonreport import JSON_SCHEMA_VERSION, Run, document
 

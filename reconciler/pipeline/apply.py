@@ -16,60 +16,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from ..errors import GuardError, Interrupted, ReconcileError, RegistryError
-from ..registry import ClientFor, Registry
-from .plan import CHANGES, Action, AliasPlan, Plan
+from ..registry.interface import ClientFor, Registry
+from .plan import Action, AliasPlan, Plan
 from .prune import delete_alias
+from .report import Outcome, Report
 from .transfer import CopyOnce
 
-__all__ = ["Outcome", "Report", "apply", "check_max_changes", "dry_run"]
+__all__ = ["apply", "check_max_changes"]
 
 log = logging.getLogger("reconciler.apply")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one alias: its plan, and whether the write (if any) succeeded."""
-
-    plan: AliasPlan
-    applied: bool = False
-    error: ReconcileError | None = None
-
-    @property
-    def action(self) -> Action:
-        return Action.ERROR if self.error is not None else self.plan.action
-
-    @property
-    def message(self) -> str:
-        return str(self.error) if self.error is not None else self.plan.message
-
-
-@dataclass(frozen=True)
-class Report:
-    outcomes: tuple[Outcome, ...]
-    dry_run: bool
-
-    def summary(self) -> dict[str, int]:
-        counts = Counter(o.action for o in self.outcomes)
-        return {action.value: counts.get(action, 0) for action in Action}
-
-    @property
-    def has_changes(self) -> bool:
-        return any(o.action in CHANGES for o in self.outcomes)
-
-    @property
-    def has_failures(self) -> bool:
-        return any(o.action in (Action.CONFLICT, Action.ERROR) for o in self.outcomes)
-
-
-def dry_run(plan: Plan) -> Report:
-    """The report of a plan that is shown and not applied."""
-    return Report(tuple(Outcome(p) for p in plan.aliases), dry_run=True)
 
 
 def check_max_changes(plan: Plan, limit: int | None) -> None:

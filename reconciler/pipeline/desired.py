@@ -28,7 +28,7 @@ from ..model.oci import (
     Platform,
     digest_of,
 )
-from .observe import ResolvedSource
+from .observed import ResolvedSource
 
 __all__ = ["DesiredEntry", "DesiredIndex", "build_index"]
 

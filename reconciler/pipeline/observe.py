@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from ..config import AliasTarget, Source
 from ..errors import AliasError, Interrupted, NotFoundError, ProtocolError, ReconcileError
@@ -31,17 +30,15 @@ from ..model.oci import (
     parse_image,
     parse_index,
 )
-from ..registry import ClientFor, Registry, RepositoryState
+from ..model.repository import RepositoryState
+from ..registry.interface import ReaderFor, RegistryReader
+from .observed import Copy, LiveTag, ObservedAlias, ResolvedSource
+from .shared import SharedReads
 
 __all__ = [
-    "ClientFor",
-    "Copy",
-    "LiveTag",
-    "ObservedAlias",
-    "RepositoryState",
-    "ResolvedSource",
     "observe",
     "observe_alias",
+    "read_live",
     "resolve_sources",
     "resolve_track",
 ]
@@ -50,62 +47,9 @@ log = logging.getLogger("reconciler.observe")
 _TRACK_READERS = 8  # tags of one floating alias read at once (the client bounds requests too)
 
 
-@dataclass(frozen=True)
-class LiveTag:
-    """What the alias tag holds now."""
-
-    kind: Literal["absent", "index", "image", "other"]
-    descriptor: Descriptor | None = None
-    entries: tuple[Descriptor, ...] = ()
-    annotations: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def media_type(self) -> str:
-        return self.descriptor.media_type if self.descriptor else ""
-
-
-@dataclass(frozen=True)
-class ResolvedSource:
-    """A source and the index entries it contributes (one for an image, several for an index).
-    `origin` is the repository the source lives in when it is not the alias's own."""
-
-    source: Source
-    descriptor: Descriptor
-    entries: tuple[Descriptor, ...]
-    origin: RepositoryName | None = None
-    note: str = ""  # why a floating alias took it: `newest of 10.* for linux/arm64`
-
-
-@dataclass(frozen=True)
-class Copy:
-    """A manifest missing from the alias's repository, to copy from `origin` before the index
-    is written (an index may only point at manifests in its own repository)."""
-
-    digest: str
-    media_type: str
-    origin: RepositoryName
-    source: str  # the source label, for the plan
-    blobs: tuple[tuple[str, int], ...]  # (digest, size) of its config and layers
-
-    @property
-    def size(self) -> int:
-        """At most this many bytes move (blobs already there are skipped when applying)."""
-        return sum(size for _, size in self.blobs)
-
-
-@dataclass(frozen=True)
-class ObservedAlias:
-    target: AliasTarget
-    live: LiveTag | None = None
-    sources: tuple[ResolvedSource, ...] = ()
-    error: ReconcileError | None = None
-    repository: RepositoryState | None = None
-    copies: tuple[Copy, ...] = ()
-
-
 def observe(
     targets: Sequence[AliasTarget],
-    client_for: ClientFor,
+    client_for: ReaderFor,
     *,
     concurrency: int = 16,
     stop: threading.Event | None = None,
@@ -115,7 +59,7 @@ def observe(
     Aliases not yet started when `stop` is set are reported as interrupted. `on_done` is
     called (from a worker thread) after each alias read, failed or not: the progress line."""
     stop = stop or threading.Event()
-    prepare_reads(targets, client_for)
+    client_for = prepare_reads(targets, client_for)
 
     def one(target: AliasTarget) -> ObservedAlias:
         if stop.is_set():
@@ -159,29 +103,28 @@ def reads_by_repository(targets: Sequence[AliasTarget]) -> dict[RepositoryName, 
     return reads
 
 
-def prepare_reads(targets: Sequence[AliasTarget], client_for: ClientFor) -> None:
+def prepare_reads(targets: Sequence[AliasTarget], client_for: ReaderFor) -> ReaderFor:
     """Before the aliases are observed, per repository: on ECR, read every tag its aliases
     mention in bulk (DescribeImages and BatchGetImage) instead of one registry request per
-    tag (anything not found this way is read per tag); and tell the registry which tags more
-    than one alias reads (a source of both `latest` and `10`) and whether several floating
-    aliases share the repository (one tag list, and each candidate tag, for all of them), so
-    that each is read once in this run."""
+    tag (anything not found this way is read per tag). Returns the readers to observe with:
+    tags that more than one alias reads (a source of both `latest` and `10`), and every tag
+    and the tag list of a repository several floating aliases share, are read once."""
+    tags: list[tuple[str, str, str]] = []
+    repositories: list[tuple[str, str]] = []
     for repository, reads in reads_by_repository(targets).items():
-        shared = [ref for ref, count in reads.counts.items() if count > 1]
-        several_floating = reads.floating > 1
-        if not (reads.home or shared or several_floating):
-            continue
-        try:
-            client = client_for(repository.registry)
-        except ReconcileError:
-            continue  # reported per alias by observe_alias
+        host, name = repository.registry, repository.name
+        tags.extend((host, name, ref) for ref, count in reads.counts.items() if count > 1)
+        if reads.floating > 1:
+            repositories.append((host, name))
         if reads.home:
-            client.read_in_bulk(repository.name, reads.home)
-        if shared or several_floating:
-            client.share(repository.name, shared, whole_repository=several_floating)
+            try:
+                client_for(host).read_in_bulk(name, reads.home)
+            except ReconcileError:
+                continue  # reported per alias by observe_alias
+    return SharedReads(client_for, tags, repositories)
 
 
-def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
+def observe_alias(target: AliasTarget, client_for: ReaderFor) -> ObservedAlias:
     """Observe one alias; any expected failure becomes the alias's `error`."""
     try:
         client = client_for(target.repository.registry)
@@ -198,13 +141,13 @@ def observe_alias(target: AliasTarget, client_for: ClientFor) -> ObservedAlias:
     return ObservedAlias(target, live, sources, repository=repository, copies=copies)
 
 
-def repository_state(client: Registry, target: AliasTarget) -> RepositoryState:
+def repository_state(client: RegistryReader, target: AliasTarget) -> RepositoryState:
     """The registry's facts, read before anything is planned: whether the repository exists
     and whether the alias tag is immutable (what ECR says; defaults elsewhere)."""
     return client.repository_facts(target.repository.name, target.tag)
 
 
-def read_live(client: Registry, repository: str, tag: str) -> LiveTag:
+def read_live(client: RegistryReader, repository: str, tag: str) -> LiveTag:
     manifest = client.manifest_at(repository, tag)
     if manifest is None:
         return LiveTag("absent")
@@ -217,7 +160,7 @@ def read_live(client: Registry, repository: str, tag: str) -> LiveTag:
     return LiveTag("index", descriptor, entries, index_annotations(manifest, client.host))
 
 
-def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -> ResolvedSource:
+def resolve_source(client_for: ReaderFor, target: AliasTarget, source: Source) -> ResolvedSource:
     """What a source points at, wherever it lives; `origin` is set for other repositories.
     A digest is asked of its repository on every run, even when its body is cached: a
     manifest deleted there must make the alias an error, not an index pointing at nothing."""
@@ -235,7 +178,7 @@ def resolve_source(client_for: ClientFor, target: AliasTarget, source: Source) -
     return ResolvedSource(source, resolved.descriptor, resolved.entries, origin)
 
 
-def resolve_sources(client_for: ClientFor, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+def resolve_sources(client_for: ReaderFor, target: AliasTarget) -> tuple[ResolvedSource, ...]:
     """Every listed source, in order. A missing source does not stop the others from being
     asked: all the missing ones make one error, so that a file is fixed in one go. Any other
     failure (authentication, transport, ...) stops at once: it would only repeat."""
@@ -253,7 +196,7 @@ def resolve_sources(client_for: ClientFor, target: AliasTarget) -> tuple[Resolve
     return tuple(resolved)
 
 
-def resolve_track(client: Registry, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+def resolve_track(client: RegistryReader, target: AliasTarget) -> tuple[ResolvedSource, ...]:
     """A floating alias: for each platform, the newest tag matching `track` that provides it.
 
     One tag listing, then the newest `MAX_CANDIDATES` matching tags are read (a HEAD each when
@@ -286,7 +229,7 @@ def resolve_track(client: Registry, target: AliasTarget) -> tuple[ResolvedSource
     )
 
 
-def _read_candidate(client: Registry, repository: str, tag: str) -> ResolvedSource | None:
+def _read_candidate(client: RegistryReader, repository: str, tag: str) -> ResolvedSource | None:
     manifest = client.manifest_at(repository, tag)
     if manifest is None:
         return None  # deleted since it was listed
@@ -306,7 +249,7 @@ def _is_tag(text: str) -> bool:
 
 
 def _resolve_manifest(
-    client: Registry, repository: str, source: Source, manifest: Manifest
+    client: RegistryReader, repository: str, source: Source, manifest: Manifest
 ) -> ResolvedSource:
     descriptor = manifest.descriptor()
     if manifest.media_type in INDEX_TYPES:
@@ -320,7 +263,9 @@ def _resolve_manifest(
     return ResolvedSource(source, descriptor, (entry,))
 
 
-def _resolve_index_source(client: Registry, source: Source, index: Manifest) -> ResolvedSource:
+def _resolve_index_source(
+    client: RegistryReader, source: Source, index: Manifest
+) -> ResolvedSource:
     if source.platform:
         raise AliasError(
             f"source {source.label!r} is a multi-platform index; `platform:` only applies to"
@@ -337,8 +282,8 @@ def _resolve_index_source(client: Registry, source: Source, index: Manifest) -> 
 
 
 def find_copies(
-    home: Registry,
-    client_for: ClientFor,
+    home: RegistryReader,
+    client_for: ReaderFor,
     target: AliasTarget,
     live: LiveTag,
     sources: tuple[ResolvedSource, ...],
@@ -358,7 +303,7 @@ def find_copies(
     return tuple(copies)
 
 
-def _copy_of(origin: Registry, resolved: ResolvedSource, entry: Descriptor) -> Copy:
+def _copy_of(origin: RegistryReader, resolved: ResolvedSource, entry: Descriptor) -> Copy:
     assert resolved.origin is not None
     manifest = origin.get_manifest(resolved.origin.name, entry.digest)
     refs = tuple((blob.digest, blob.size) for blob in parse_blobs(manifest, origin.host))
@@ -367,7 +312,7 @@ def _copy_of(origin: Registry, resolved: ResolvedSource, entry: Descriptor) -> C
 
 
 def _image_platform(
-    client: Registry, repository: str, source: Source, manifest: Manifest
+    client: RegistryReader, repository: str, source: Source, manifest: Manifest
 ) -> Platform:
     """A single image's platform lives in its config blob."""
     config = parse_image(manifest, client.host).config_digest

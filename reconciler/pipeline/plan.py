@@ -22,9 +22,9 @@ from ..config import AliasTarget
 from ..errors import ReconcileError
 from ..model import platforms
 from ..model.oci import Descriptor
+from ..model.repository import RepositoryState
 from .desired import DesiredIndex, build_index
-from .observe import Copy, LiveTag, ObservedAlias, RepositoryState
-from .prune import Orphan
+from .observed import Copy, LiveTag, ObservedAlias, Orphan
 
 __all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
 

@@ -22,26 +22,16 @@ otherwise reported as a conflict.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ..config import MANAGED_ANNOTATION, AliasTarget, Config
 from ..errors import ReconcileError
 from ..model.names import RepositoryName, parse_repository
-from ..registry import ClientFor, Registry
+from ..registry.interface import ClientFor, Registry
 from ..selection import Pattern, Shard, selects_repository
-from .observe import LiveTag, read_live
+from .observe import read_live
+from .observed import LiveTag, Orphan
 
 __all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
-
-
-@dataclass(frozen=True)
-class Orphan:
-    """A tag holding an index this tool wrote for an alias the file no longer declares."""
-
-    target: AliasTarget  # the repository and tag, with no sources
-    live: LiveTag
-    blocked_by: tuple[str, ...] = ()  # other tags a delete by digest would also remove
-    error: ReconcileError | None = None  # the repository could not be examined
 
 
 def find_orphans(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from ..errors import AuthError, RegistryError
 from ..model.names import RepositoryName
-from ..registry import ClientFor, Registry
-from .observe import Copy
+from ..registry.interface import ClientFor, Registry
+from .observed import Copy
 
 __all__ = ["CopyOnce", "copy_manifest"]
 

@@ -7,7 +7,6 @@ at one boundary (`_send`), and every body is read with a size cap.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
@@ -46,7 +45,6 @@ from .auth import RegistryAuth
 from .cache import Cache
 from .credentials import CredentialSource
 from .interface import RepositoryState
-from .once import ReadOnce
 from .ratelimit import PullLimit
 from .retry import RetryPolicy
 from .taglist import MalformedTagList, read_tag_list
@@ -157,11 +155,6 @@ class RegistryClient:
         self._in_flight = threading.BoundedSemaphore(settings.max_connections)
         # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
         self._primed: dict[tuple[str, str], Manifest] = {}
-        # Tags (and tag lists) several aliases read: read once per run (see `share`).
-        self._shared_tags: set[tuple[str, str]] = set()
-        self._shared_repositories: set[str] = set()
-        self._tags_read: ReadOnce[Manifest | None] = ReadOnce()  # by (repository, tag)
-        self._lists_read: ReadOnce[list[str]] = ReadOnce()  # by repository
 
     def close(self) -> None:
         self._transport.close()
@@ -185,17 +178,6 @@ class RegistryClient:
         size = int(response.headers.get("content-length") or 0)
         return Descriptor(media_type, digest, size)
 
-    def share(
-        self, repository: str, tags: Iterable[str] = (), *, whole_repository: bool = False
-    ) -> None:
-        """Declare reads that several aliases of this run make (a source of both `latest` and
-        `10`; every tag and the tag list of a repository with several floating aliases): they
-        are read once and the answer shared. Called before the aliases are observed. Only
-        these are remembered, so memory does not grow with the number of aliases."""
-        self._shared_tags.update((repository, tag) for tag in tags if not is_digest(tag))
-        if whole_repository:
-            self._shared_repositories.add(repository)
-
     def manifest_at(self, repository: str, ref: str) -> Manifest | None:
         """The manifest a tag or digest points at, or None when there is none, in as few
         requests as the cache allows: when the tag's last digest is cached, a HEAD confirms
@@ -206,9 +188,6 @@ class RegistryClient:
         primed = self._primed.get((repository, ref))
         if primed is not None:
             return primed
-        if (repository, ref) in self._shared_tags or repository in self._shared_repositories:
-            read = functools.partial(self._manifest_by_tag, repository, ref)
-            return self._tags_read.get((repository, ref), read)
         return self._manifest_by_tag(repository, ref)
 
     def _manifest_by_digest(self, repository: str, digest: str) -> Manifest | None:
@@ -313,7 +292,6 @@ class RegistryClient:
         self._cache.put(manifest.digest, manifest.raw)
         if not is_digest(tag):
             self._cache.set_hint(self.host, repository, tag, manifest.digest)
-            self._tags_read.forget((repository, tag))
         return confirmed
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
@@ -322,14 +300,7 @@ class RegistryClient:
 
     def list_tags(self, repository: str) -> list[str]:
         """Every tag of a repository, following `Link: <...>; rel="next"` pages (relative or
-        absolute, with opaque `last` tokens as ECR sends them); a missing repository has none.
-        Listed once per run in a repository `share`d whole."""
-        if repository in self._shared_repositories:
-            read = functools.partial(self._list_tags, repository)
-            return list(self._lists_read.get(repository, read))
-        return self._list_tags(repository)
-
-    def _list_tags(self, repository: str) -> list[str]:
+        absolute, with opaque `last` tokens as ECR sends them); a missing repository has none."""
         url: str | None = f"/v2/{repository}/tags/list?n={_TAGS_PAGE}"
         tags: list[str] = []
         for _ in range(_MAX_TAG_PAGES):
@@ -422,7 +393,6 @@ class RegistryClient:
     def _delete_manifest(self, repository: str, ref: str) -> bool:
         """DELETE a tag or digest; False when the registry does not delete that way (the
         reference registry refuses tags: it deletes by digest, with every tag of it)."""
-        self._tags_read.forget((repository, ref))
         response = self._send("DELETE", f"/v2/{repository}/manifests/{ref}")
         if response.status in (400, 405):
             return False

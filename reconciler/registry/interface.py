@@ -11,40 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Protocol
 
 from ..model.oci import Descriptor, Manifest
+from ..model.repository import RepositoryState
 
-__all__ = ["ClientFor", "Registry", "RepositoryState"]
-
-
-@dataclass(frozen=True)
-class RepositoryState:
-    """What a registry says of an alias's repository before anything is planned. A registry
-    without such settings (the distribution API has none) says the defaults: the repository
-    exists (a push creates it), and its tags may move."""
-
-    exists: bool = True
-    tag_immutable: bool = False  # the alias tag cannot be pointed at other content
-    mutability: str = ""  # the registry's name for its tag mutability setting
+__all__ = ["ClientFor", "ReaderFor", "Registry", "RegistryReader", "RepositoryState"]
 
 
-class Registry(Protocol):
-    """The operations the stages use, on one registry host."""
+class RegistryReader(Protocol):
+    """The reads the stages make, on one registry host: all that observing needs."""
 
     @property
     def host(self) -> str: ...
 
-    # -- reads ---------------------------------------------------------------------------
-
     def read_in_bulk(self, repository: str, refs: Sequence[str]) -> None:
         """Read these tags and digests ahead, in a few calls where the registry can."""
-
-    def share(
-        self, repository: str, tags: Iterable[str] = (), *, whole_repository: bool = False
-    ) -> None:
-        """Declare reads several aliases make, so that each is made once in this run."""
 
     def manifest_at(self, repository: str, ref: str) -> Manifest | None: ...
 
@@ -60,6 +42,10 @@ class Registry(Protocol):
         """Existence and `tag`'s mutability; raises NotFoundError for a missing repository
         that applying would not create."""
         ...
+
+
+class Registry(RegistryReader, Protocol):
+    """The reads, and the writes and deletes only applying makes."""
 
     # -- writes --------------------------------------------------------------------------
 
@@ -97,3 +83,6 @@ class Registry(Protocol):
 
 ClientFor = Callable[[str], Registry]
 """The registry of a host."""
+
+ReaderFor = Callable[[str], RegistryReader]
+"""The registry of a host, for reading only (what observing is given)."""

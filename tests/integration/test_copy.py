@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("docker_config")
 USER, PASSWORD = next(iter(BASIC_USERS.items()))
 
 
-def config(path: Path, hosts: list[str], repository: str, aliases: dict[str, object]) -> Path:
+def config(path: Path, hosts: list[str], repository: str, aliases: Mapping[str, object]) -> Path:
     path.write_text(json.dumps({
         "registries": {host: {"insecure": True} for host in hosts},
         "repositories": {repository: {"aliases": aliases}},

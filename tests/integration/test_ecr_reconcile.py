@@ -311,7 +311,10 @@ def test_prune_on_ecr_deletes_the_tag_through_the_ecr_api(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     ecr_api.create_repository(repositoryName="my-image")
-    repo = {"prune": True, "aliases": {"10": ["10.10", "10.20"], "11": ["10.20", "10.10"]}}
+    repo: dict[str, Any] = {
+        "prune": True,
+        "aliases": {"10": ["10.10", "10.20"], "11": ["10.20", "10.10"]},
+    }
     path = tmp_path / "prune.yaml"
     document = {"registries": {HOST: {"endpoint": ecr_registry.url, "insecure": True}},
                 "repositories": {f"{HOST}/my-image": repo}}  # fmt: skip

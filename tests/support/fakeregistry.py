@@ -10,7 +10,8 @@ from contextlib import AbstractContextManager
 from typing import NoReturn
 
 from reconciler.model.oci import Descriptor, Manifest
-from reconciler.registry import Registry, RepositoryState
+from reconciler.model.repository import RepositoryState
+from reconciler.registry.interface import Registry
 
 __all__ = ["UnusedRegistry"]
 
@@ -27,11 +28,6 @@ class UnusedRegistry:
 
     def read_in_bulk(self, repository: str, refs: Sequence[str]) -> None:
         pass  # nothing to read ahead: reads come one at a time
-
-    def share(
-        self, repository: str, tags: Iterable[str] = (), *, whole_repository: bool = False
-    ) -> None:
-        pass
 
     def repository_facts(self, repository: str, tag: str) -> RepositoryState:
         return RepositoryState()

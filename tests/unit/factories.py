@@ -16,8 +16,9 @@ from reconciler.model.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,
+    Platform,
 )
-from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
+from reconciler.pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
 
 REPO = "localhost:5000/my-image"
 
@@ -53,7 +54,7 @@ def parse_dict(doc: dict[str, object]) -> Config:
 def image(platform: str, seed: str = "", media_type: str = DOCKER_MANIFEST) -> Descriptor:
     """An image entry as observe reports it (platform as written by the producer)."""
     parts = platform.split("/")
-    plat = platforms.Platform(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+    plat = Platform(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
     return Descriptor(media_type, digest(seed or platform), 500, plat)
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from reconciler.cli import build_parser, main, parse_args
-from reconciler.schema import config_schema, report_schema
+from reconciler.output.jsonreport import report_schema
+from reconciler.schema import config_schema
 from reconciler.selection import Pattern, Shard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,7 +188,8 @@ def test_the_exit_codes_in_help_cover_apply(capsys: pytest.CaptureFixture[str]) 
 
 def test_every_command_has_help() -> None:
     subparsers = next(a for a in build_parser()._actions if a.dest == "command")
-    for name, parser in subparsers.choices.items():  # type: ignore[attr-defined]
+    assert isinstance(subparsers.choices, dict)
+    for name, parser in subparsers.choices.items():
         assert parser.format_help(), name
 
 

@@ -18,7 +18,7 @@ from reconciler.model.names import RepositoryName
 from reconciler.model.oci import OCI_INDEX, OCI_MANIFEST
 from reconciler.pipeline.apply import _put_index
 from reconciler.pipeline.desired import DesiredIndex
-from reconciler.pipeline.observe import Copy
+from reconciler.pipeline.observed import Copy
 from reconciler.pipeline.plan import Action, AliasPlan
 from reconciler.registry.answer import error_code
 from reconciler.registry.credentials import StaticCredentials

@@ -21,8 +21,8 @@ from reconciler.cli import build_parser, main, parse_args
 from reconciler.config import parse
 from reconciler.model.names import parse_repository
 from reconciler.output.metrics import RunMetrics, render_metrics
-from reconciler.pipeline.apply import Report
 from reconciler.pipeline.plan import Action
+from reconciler.pipeline.report import Report
 from reconciler.selection import repository_shard
 
 ROOT = Path(__file__).resolve().parents[2]

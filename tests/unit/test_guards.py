@@ -12,9 +12,9 @@ import pytest
 from reconciler.errors import GuardError
 from reconciler.lock import run_lock
 from reconciler.pipeline.apply import apply, check_max_changes
+from reconciler.pipeline.observed import Orphan
 from reconciler.pipeline.plan import Action, make_plan
-from reconciler.pipeline.prune import Orphan
-from reconciler.registry import RegistryClient
+from reconciler.registry.http import RegistryClient
 
 from .factories import ABSENT, image, live_index, observed, target
 

@@ -20,7 +20,8 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
-from reconciler.pipeline.observe import LiveTag, ObservedAlias, observe_alias
+from reconciler.pipeline.observe import observe_alias
+from reconciler.pipeline.observed import LiveTag, ObservedAlias
 from reconciler.pipeline.plan import Action, plan_alias
 from reconciler.registry.credentials import StaticCredentials
 from reconciler.registry.http import ClientSettings, RegistryClient

@@ -138,6 +138,7 @@ REGISTRY_CALLS: dict[str, Mode] = {
 # two stages. A new caller must be added here, in the mode it runs in.
 CALLER_MODES: dict[str, Mode] = {
     "pipeline/observe.py": Mode.DRY_RUN,
+    "pipeline/shared.py": Mode.DRY_RUN,  # the reads of one observation
     "lookup.py": Mode.DRY_RUN,  # inspect, resolve
     "commands/import_.py": Mode.DRY_RUN,
     "pipeline/prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from reconciler.errors import ReconcileError
 from reconciler.output.metrics import RunMetrics, render_metrics, write_metrics
-from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.plan import make_plan
+from reconciler.pipeline.report import Outcome, Report, dry_run
 from reconciler.runerror import RunError
 
 from .test_render import applied_report, mixed_plan_observations

@@ -14,9 +14,9 @@ from reconciler.commands.schema import print_schema
 from reconciler.model.names import RepositoryName
 from reconciler.model.oci import OCI_MANIFEST
 from reconciler.output.render import render_json
-from reconciler.pipeline.apply import Outcome, Report, dry_run
-from reconciler.pipeline.observe import Copy
+from reconciler.pipeline.observed import Copy
 from reconciler.pipeline.plan import make_plan
+from reconciler.pipeline.report import Outcome, Report, dry_run
 from reconciler.runerror import RunError
 
 from . import test_track_plan

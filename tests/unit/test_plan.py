@@ -2,7 +2,7 @@
 
 from reconciler.errors import NotFoundError
 from reconciler.model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
-from reconciler.pipeline.observe import LiveTag, ObservedAlias
+from reconciler.pipeline.observed import LiveTag, ObservedAlias
 from reconciler.pipeline.plan import Action, Change, make_plan, plan_alias
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target

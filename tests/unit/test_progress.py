@@ -20,7 +20,7 @@ from reconciler.pipeline.apply import apply
 from reconciler.pipeline.observe import observe
 from reconciler.pipeline.plan import Action, make_plan
 from reconciler.progress import Progress
-from reconciler.registry import Registry
+from reconciler.registry.interface import Registry
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import ABSENT, image, live_index, observed, target

@@ -36,7 +36,7 @@ from reconciler.model.oci import (
     digest_of,
 )
 from reconciler.pipeline.desired import DesiredIndex, build_index
-from reconciler.pipeline.observe import LiveTag, ObservedAlias, ResolvedSource
+from reconciler.pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
 from reconciler.pipeline.plan import Action, AliasPlan, plan_alias
 
 from .factories import ABSENT, attestation, digest, target

@@ -12,9 +12,9 @@ from reconciler.errors import NotFoundError, TransportError
 from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
 from reconciler.output.markdown import render_markdown
 from reconciler.output.render import ChangeText, describe_change, render_json, render_text
-from reconciler.pipeline.apply import Outcome, Report, dry_run
-from reconciler.pipeline.observe import LiveTag, ObservedAlias
+from reconciler.pipeline.observed import LiveTag, ObservedAlias
 from reconciler.pipeline.plan import Change, make_plan
+from reconciler.pipeline.report import Outcome, Report, dry_run
 from reconciler.runerror import RunError
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target

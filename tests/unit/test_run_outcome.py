@@ -20,12 +20,12 @@ from reconciler.commands import run as run_module
 from reconciler.commands.run import RunOptions, exit_code, run
 from reconciler.errors import TransportError
 from reconciler.lock import run_lock
+from reconciler.output.jsonreport import report_schema
 from reconciler.output.metrics import RunMetrics, render_metrics
-from reconciler.pipeline.apply import Outcome, Report, dry_run
 from reconciler.pipeline.plan import make_plan
+from reconciler.pipeline.report import Outcome, Report, dry_run
 from reconciler.progress import Progress
 from reconciler.runerror import ERROR_KINDS, RunError
-from reconciler.schema import report_schema
 
 from .factories import ABSENT, image, live_index, observed, target
 

@@ -14,10 +14,11 @@ from jsonschema import Draft202012Validator
 
 from reconciler.config import parse
 from reconciler.errors import ConfigError
+from reconciler.output.jsonreport import report_schema
 from reconciler.output.render import render_json
-from reconciler.pipeline.apply import dry_run
 from reconciler.pipeline.plan import make_plan
-from reconciler.schema import config_schema, report_schema
+from reconciler.pipeline.report import dry_run
+from reconciler.schema import config_schema
 
 from .test_render import GOLDEN, applied_report, mixed_plan_observations
 

@@ -5,7 +5,7 @@ several links counts, and unsorted pages (ECR) make no difference to what a trac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 import pytest
@@ -25,7 +25,7 @@ def client(handler: Handler) -> RegistryClient:
     return RegistryClient(settings, StaticCredentials(None), transport=httpx.MockTransport(handler))
 
 
-def paged(pages: dict[str, tuple[list[str] | None, str | None]], seen: list[str]) -> Handler:
+def paged(pages: Mapping[str, tuple[list[str] | None, str | None]], seen: list[str]) -> Handler:
     """A registry whose pages are keyed by the raw query after `last=` ('' for the first)."""
 
     def handler(request: httpx.Request) -> httpx.Response:

@@ -13,7 +13,7 @@ from reconciler.errors import AliasError
 from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
 from reconciler.model.track import MAX_CANDIDATES
 from reconciler.pipeline.observe import observe_alias, resolve_track
-from reconciler.registry import Registry
+from reconciler.registry.interface import Registry
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import REPO, parse_dict
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
 
 def tracked(pattern: str = "10.*", tag: str = "10") -> Any:
-    doc = {"repositories": {REPO: {"aliases": {tag: {"track": pattern}}}}}
+    doc: dict[str, object] = {"repositories": {REPO: {"aliases": {tag: {"track": pattern}}}}}
     return parse_dict(doc).targets()[0]
 
 

@@ -8,13 +8,13 @@ import json
 from jsonschema import Draft202012Validator
 
 from reconciler.config import AliasTarget, Source
+from reconciler.output.jsonreport import report_schema
 from reconciler.output.markdown import render_markdown
 from reconciler.output.render import render_json, render_text
-from reconciler.pipeline.apply import dry_run
 from reconciler.pipeline.desired import build_index
-from reconciler.pipeline.observe import ObservedAlias, ResolvedSource
+from reconciler.pipeline.observed import ObservedAlias, ResolvedSource
 from reconciler.pipeline.plan import make_plan
-from reconciler.schema import report_schema
+from reconciler.pipeline.report import dry_run
 
 from .factories import REPO, image, live_index, parse_dict
 

@@ -22,8 +22,8 @@ from reconciler.errors import (
 )
 from reconciler.model.names import RepositoryName
 from reconciler.pipeline.transfer import _BLOB_ATTEMPTS, _BlobCopy
-from reconciler.registry import RegistryClient
 from reconciler.registry.auth import _TokenServiceUnreachable
+from reconciler.registry.http import RegistryClient
 from reconciler.registry.ratelimit import PullLimit
 from reconciler.registry.retry import RetryPolicy
 

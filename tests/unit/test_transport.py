@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -321,7 +321,7 @@ def test_headers_go_out_exactly_as_httpx_own_transport_sends_them(
     with scripted_server(always(ok())) as server:
         for transport in (httpx.HTTPTransport(), RegistryTransport()):
             with transport:
-                body = {} if content is None else {"content": content()}
+                body: dict[str, Any] = {} if content is None else {"content": content()}
                 send(transport, method, server.url + "/h?n=1", headers=headers, **body)
     theirs, ours = server.requests
     assert (ours.method, ours.path, ours.body) == (theirs.method, theirs.path, theirs.body)
