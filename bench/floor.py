@@ -11,7 +11,7 @@ transport, bare), `httpx` (one `httpx.Client` shared by threads), `httpx-per-thr
 single-connection `httpx.Client` per thread: the same library without a shared pool and its
 lock), `httpx-lean` (one `httpx.Client` per thread on one reconciler transport) and
 `httpx-async` (one `httpx.AsyncClient`, tasks bounded by a semaphore). The reconciler itself
-sends through its transport without `httpx.Client` (see reconciler/registry/http.py).
+sends through its transport without `httpx.Client` (see reconciler/_registry/http.py).
 Prints one JSON object: requests, errors, wall seconds and CPU seconds of the request loop
 alone (startup excluded).
 """
@@ -104,7 +104,7 @@ def run_httpx_per_thread(url: str, paths: Sequence[str], concurrency: int) -> in
 def run_httpx_lean(url: str, paths: Sequence[str], concurrency: int) -> int:
     """One `httpx.Client` per thread on one reconciler transport (thread-safe, as reconcile
     shares it)."""
-    from reconciler.registry.transport import RegistryTransport
+    from reconciler._registry.transport import RegistryTransport
 
     with RegistryTransport(max_connections=concurrency) as transport:
         return _client_per_thread(

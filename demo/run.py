@@ -21,8 +21,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reconciler.model import platforms  # noqa: E402
-from reconciler.model.oci import MANIFEST_ACCEPT, Descriptor, Platform  # noqa: E402
+from reconciler._model import platforms  # noqa: E402
+from reconciler._model.oci import MANIFEST_ACCEPT, Descriptor, Platform  # noqa: E402
 from tests.support.images import push_image  # noqa: E402
 
 HOST = "localhost:5000"

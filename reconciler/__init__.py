@@ -1,7 +1,7 @@
 """Keep multi-platform image aliases in sync with a file in git.
 
 The public API is what `__all__` lists: `load_config`, `plan` and `apply` (see
-`reconciler.api` and README, "Python API"), their result types, and the errors a caller
+`reconciler._api` and README, "Python API"), their result types, and the errors a caller
 catches. Everything else is internal and may change between versions. Names are loaded on
 first use, so `import reconciler` (and `reconcile --help`) pays for nothing it does not use.
 """
@@ -15,19 +15,19 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
 _PUBLIC = {
-    "load_config": "api",
-    "plan": "api",
-    "apply": "api",
-    "AliasResult": "api",
-    "Plan": "api",
-    "Report": "api",
-    "Config": "config",
-    "Action": "pipeline.plan",
-    "ReconcileError": "errors",
-    "ConfigError": "errors",
-    "RegistryError": "errors",
-    "GuardError": "errors",
-    "SelectionError": "selection",
+    "load_config": "_api",
+    "plan": "_api",
+    "apply": "_api",
+    "AliasResult": "_api",
+    "Plan": "_api",
+    "Report": "_api",
+    "Config": "_config.models",
+    "Action": "_pipeline.plan",
+    "ReconcileError": "_errors",
+    "ConfigError": "_errors",
+    "RegistryError": "_errors",
+    "GuardError": "_errors",
+    "SelectionError": "_config.selection",
 }
 
 __all__ = [
@@ -48,11 +48,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import AliasResult, Plan, Report, apply, load_config, plan
-    from .config import Config
-    from .errors import ConfigError, GuardError, ReconcileError, RegistryError
-    from .pipeline.plan import Action
-    from .selection import SelectionError
+    from ._api import AliasResult, Plan, Report, apply, load_config, plan
+    from ._config.models import Config
+    from ._config.selection import SelectionError
+    from ._errors import ConfigError, GuardError, ReconcileError, RegistryError
+    from ._pipeline.plan import Action
 
 
 def __getattr__(name: str) -> Any:

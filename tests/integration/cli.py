@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler._cli.main import main
 from tests.support.registry import RegistryProcess
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler._cli.main import main
 from tests.conftest import BASIC_USERS
 from tests.support.dockercli import (
     docker_login_config,

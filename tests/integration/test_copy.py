@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.model.oci import MANIFEST_ACCEPT
+from reconciler._model.oci import MANIFEST_ACCEPT
 from tests.conftest import BASIC_USERS
 from tests.support.dockercli import docker_login_config
 from tests.support.images import get_manifest, push_image, push_index

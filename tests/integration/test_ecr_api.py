@@ -19,9 +19,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from reconciler.registry import ecr
-from reconciler.registry.credentials import Credentials
-from reconciler.registry.ecr import EcrError, EcrSession, RepositoryFacts
+from reconciler._registry import ecr
+from reconciler._registry.credentials import Credentials
+from reconciler._registry.ecr import EcrError, EcrSession, RepositoryFacts
 from tests.support.motoserver import (
     MOTO_ACCOUNT,
     MOTO_PASSWORD,

@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from reconciler.registry.ecr import EcrCredentials, EcrSession
-from reconciler.registry.http import ClientSettings, RegistryClient
+from reconciler._registry.ecr import EcrCredentials, EcrSession
+from reconciler._registry.http import ClientSettings, RegistryClient
 from tests.support.images import get_manifest, push_image
 from tests.support.motoserver import (
     MOTO_ACCOUNT,

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.registry.retry import RetryPolicy
+from reconciler._registry.retry import RetryPolicy
 from tests.support.httpauth import loopback_client
 from tests.support.images import ALL_MANIFEST_TYPES, PushedImage, push_image, push_manifest_list
 from tests.support.proxy import Fault, FaultHook, Proxy, ProxyRequest, start_proxy

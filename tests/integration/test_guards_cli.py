@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.lock import run_lock
+from reconciler._cli.lock import run_lock
 from tests.support.images import get_manifest, push_image
 from tests.support.proxy import Fault, start_proxy
 from tests.support.registry import RegistryProcess
@@ -85,7 +85,7 @@ def test_a_second_run_exits_while_the_lock_is_held(
     lock = tmp_path / "reconcile.lock"
     registry.clear_log()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import time\nfrom reconciler.lock import run_lock\n"
+        [sys.executable, "-c", f"import time\nfrom reconciler._cli.lock import run_lock\n"
          f"from pathlib import Path\nwith run_lock(Path({str(lock)!r})):\n"
          "    print('held', flush=True)\n    time.sleep(30)\n"],
         stdout=subprocess.PIPE, text=True,

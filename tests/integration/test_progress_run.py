@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.commands.run import RunOptions, run
-from reconciler.progress import Progress, Stage
+from reconciler._cli.commands.run import RunOptions, run
+from reconciler._cli.progress import Progress, Stage
 from tests.support.images import push_image
 from tests.support.registry import RegistryProcess
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.model.names import parse_repository
-from reconciler.selection import repository_shard
+from reconciler._config.selection import repository_shard
+from reconciler._model.names import parse_repository
 from tests.support.images import push_image
 from tests.support.registry import RegistryProcess
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.model.oci import DOCKER_LIST, OCI_INDEX
+from reconciler._model.oci import DOCKER_LIST, OCI_INDEX
 from tests.support.dockercli import (
     docker_manifest_create_push,
     docker_manifest_inspect,

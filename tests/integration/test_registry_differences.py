@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.registry import http as registry_http
+from reconciler._registry import http as registry_http
 from tests.support.images import (
     ALL_MANIFEST_TYPES,
     OCI_INDEX,

@@ -32,7 +32,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from reconciler.registry.http import CERTS_D_ENV
+from reconciler._registry.http import CERTS_D_ENV
 from tests.conftest import BASIC_USERS, TOKEN_USERS
 from tests.support.dockercli import docker_login_config
 from tests.support.httpauth import RegistryAuth
@@ -675,7 +675,7 @@ PYTHON_TAGS = [
     "!!python/object/new:subprocess.Popen [['touch', '{marker}']]",
     "!!python/object/apply:os.system 'touch {marker}'",
     "!!python/name:os.system",
-    "!!python/object:reconciler.config.Config {{}}",
+    "!!python/object:reconciler._config.models.Config {{}}",
     "!!python/module:os",
 ]
 
@@ -740,7 +740,7 @@ BOMB = "\n".join(
 LIMITED = """\
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-from reconciler.cli import main
+from reconciler._cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

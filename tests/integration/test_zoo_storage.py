@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from reconciler.model.oci import MANIFEST_ACCEPT
-from reconciler.registry.http import MAX_MANIFEST_BYTES
+from reconciler._model.oci import MANIFEST_ACCEPT
+from reconciler._registry.http import MAX_MANIFEST_BYTES
 from tests.conftest import BASIC_USERS, TOKEN_USERS
 from tests.support.dockercli import docker_login_config
 from tests.support.images import (

@@ -1,4 +1,4 @@
-"""A base for test fakes of `reconciler.registry.Registry`: a plain registry (the repository
+"""A base for test fakes of `reconciler._registry.Registry`: a plain registry (the repository
 exists, tags move, deleting a tag may remove its digest's other tags) on which every read and
 write fails the test. A fake subclasses it and overrides what its test serves, so that mypy
 checks the fake against the protocol (`_: Registry = Fake()` in the test module)."""
@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NoReturn
 
-from reconciler.model.oci import Descriptor, Manifest
-from reconciler.model.repository import RepositoryState
-from reconciler.registry.interface import Registry
+from reconciler._model.oci import Descriptor, Manifest
+from reconciler._model.repository import RepositoryState
+from reconciler._registry.interface import Registry
 
 __all__ = ["UnusedRegistry"]
 

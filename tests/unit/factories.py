@@ -6,9 +6,9 @@ import hashlib
 
 import yaml
 
-from reconciler.config import AliasTarget, Config, parse
-from reconciler.model import platforms
-from reconciler.model.oci import (
+from reconciler._config.models import AliasTarget, Config, parse
+from reconciler._model import platforms
+from reconciler._model.oci import (
     ATTESTATION_DIGEST_ANNOTATION,
     ATTESTATION_TYPE_ANNOTATION,
     DOCKER_LIST,
@@ -18,7 +18,7 @@ from reconciler.model.oci import (
     Descriptor,
     Platform,
 )
-from reconciler.pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
+from reconciler._pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
 
 REPO = "localhost:5000/my-image"
 

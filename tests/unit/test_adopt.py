@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.adopt import Choice, TagInfo, choose_sources
-from reconciler.cli import parse_args
-from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
+from reconciler._cli.adopt import Choice, TagInfo, choose_sources
+from reconciler._cli.main import parse_args
+from reconciler._model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
 
 from .factories import attestation, digest, image
 

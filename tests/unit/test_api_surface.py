@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pkgutil
 import subprocess
 import sys
 
@@ -21,12 +22,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
 
 def test_the_functions_are_the_api_not_the_stage_modules() -> None:
-    # The stages live in reconciler.pipeline: importing one must not shadow the API's names.
-    import reconciler.pipeline.apply
-    import reconciler.pipeline.plan
+    # The stages live in reconciler._pipeline: importing one must not shadow the API's names.
+    import reconciler._pipeline.apply
+    import reconciler._pipeline.plan
 
     assert callable(reconciler.plan) and callable(reconciler.apply)
-    assert reconciler.plan.__module__ == reconciler.apply.__module__ == "reconciler.api"
+    assert reconciler.plan.__module__ == reconciler.apply.__module__ == "reconciler._api"
 
 
 def test_import_reconciler_loads_nothing_else() -> None:
@@ -36,3 +37,13 @@ def test_import_reconciler_loads_nothing_else() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+
+
+def test_every_module_but_the_package_itself_is_private() -> None:
+    # What is not in `__all__` may change in any version: its modules say so by their names.
+    public = [
+        info.name
+        for info in pkgutil.walk_packages(reconciler.__path__, "reconciler.")
+        if not info.name.removeprefix("reconciler.").startswith("_")
+    ]
+    assert public == []

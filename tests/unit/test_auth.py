@@ -14,29 +14,31 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from reconciler.errors import (
+from reconciler._errors import (
     AuthError,
     CredentialsError,
     RegistryError,
     TlsError,
     TransportError,
 )
-from reconciler.registry.auth import RegistryAuth, scope_for
-from reconciler.registry.challenge import (
+from reconciler._registry.auth import RegistryAuth, scope_for
+from reconciler._registry.challenge import (
     Challenge,
     choose_challenge,
     parse_challenge,
     parse_challenges,
 )
-from reconciler.registry.credentials import (
+from reconciler._registry.credentials import (
     IDENTITY_TOKEN_USER,
     Credentials,
     CredentialSource,
     DockerCredentialStore,
     StaticCredentials,
 )
-from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.registry.retry import RetryPolicy
+from reconciler._registry.failures import NOT_TLS
+from reconciler._registry.http import ClientSettings, RegistryClient
+from reconciler._registry.retry import RetryPolicy
+from reconciler._registry.transport import NotTlsError
 
 
 class RotatingSource:
@@ -283,7 +285,9 @@ def test_connection_errors_to_the_token_service_are_retried_then_final() -> None
     ):
         c.get("http://r.test/v2/x/manifests/1")
     assert attempts == ["GET"] * 3
-    assert str(caught.value) == "r.test: token service auth.test: [Errno 111] Connection refused"
+    assert str(caught.value) == (
+        "r.test: token service auth.test: cannot connect ([Errno 111] Connection refused)"
+    )  # worded as a failed registry request is: one translation serves both
     assert caught.value.transient is False  # the registry request around it is not retried
 
 
@@ -294,7 +298,7 @@ def test_a_refused_token_service_certificate_is_not_retried() -> None:
         if request.url.host == "auth.test":
             attempts.append(request.method)
             try:
-                raise ssl.SSLCertVerificationError("certificate verify failed")
+                raise ssl.SSLCertVerificationError(1, "certificate verify failed")
             except ssl.SSLError as exc:
                 raise httpx.ConnectError(str(exc), request=request) from exc
         return httpx.Response(
@@ -308,7 +312,35 @@ def test_a_refused_token_service_certificate_is_not_retried() -> None:
     ):
         c.get("http://r.test/v2/x/manifests/1")
     assert attempts == ["GET"]
-    assert str(caught.value) == "r.test: token service auth.test: TLS certificate not accepted"
+    assert str(caught.value) == (
+        "r.test: token service auth.test: TLS certificate not accepted (certificate verify failed)"
+    )
+
+
+def test_a_token_service_answering_tls_in_plain_http_is_not_retried_and_says_insecure() -> None:
+    # The registry is HTTPS and its realm too, but the realm's server speaks plain HTTP: the
+    # same hint as for the registry itself, after one attempt (asking again cannot mend it).
+    attempts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            attempts.append(request.method)
+            raise NotTlsError("[SSL: WRONG_VERSION_NUMBER] wrong version number", request=request)
+        return httpx.Response(
+            401, headers={"www-authenticate": 'Bearer realm="https://auth.test/t"'}
+        )
+
+    retry = RetryPolicy(sleep=Sleeps(), attempts=3)
+    with (
+        client(handler, StaticCredentials(None), retry=retry) as c,
+        pytest.raises(TlsError) as caught,
+    ):
+        c.get("https://r.test/v2/x/manifests/1")
+    assert attempts == ["GET"]
+    assert str(caught.value) == (
+        f"r.test: token service auth.test: {NOT_TLS}"
+        " ([SSL: WRONG_VERSION_NUMBER] wrong version number)"
+    )
 
 
 def test_a_realm_that_is_no_url_is_a_protocol_error_without_retries() -> None:

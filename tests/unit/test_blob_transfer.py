@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from reconciler.errors import AuthError, ProtocolError
-from reconciler.model.oci import digest_of
-from reconciler.registry.auth import RegistryAuth
-from reconciler.registry.credentials import Credentials, StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
+from reconciler._errors import AuthError, ProtocolError
+from reconciler._model.oci import digest_of
+from reconciler._registry.auth import RegistryAuth
+from reconciler._registry.credentials import Credentials, StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
 
 REGISTRY = "http://r.test:5000"
 REALM = "http://auth.test/token"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.model.oci import digest_of
-from reconciler.registry.cache import Cache
+from reconciler._model.oci import digest_of
+from reconciler._registry.cache import Cache
 
 DATA = b'{"schemaVersion":2}'
 DIGEST = digest_of(DATA)

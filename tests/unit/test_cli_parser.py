@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from reconciler.cli import build_parser, main, parse_args
-from reconciler.output.jsonreport import report_schema
-from reconciler.schema import config_schema
-from reconciler.selection import Pattern, Shard
+from reconciler._cli.main import build_parser, main, parse_args
+from reconciler._config.schema import config_schema
+from reconciler._config.selection import Pattern, Shard
+from reconciler._output.jsonreport import report_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import config
-from reconciler.commands.remote import registry_config
-from reconciler.errors import ConfigError
+from reconciler._cli.commands.remote import registry_config
+from reconciler._config import models as config
+from reconciler._errors import ConfigError
 
 MINIMAL = """\
 registries:                  # optional, keyed by registry host as written in references

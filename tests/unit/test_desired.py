@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from reconciler.errors import AliasError
-from reconciler.model.oci import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
-from reconciler.pipeline.desired import build_index
+from reconciler._errors import AliasError
+from reconciler._model.oci import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
+from reconciler._pipeline.desired import build_index
 
 from .factories import attestation, image, resolved, target
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import config
-from reconciler.errors import ConfigError
-from reconciler.model import refs
-from reconciler.model.names import parse_reference, parse_repository
-from reconciler.registry.credentials import DockerCredentialStore
-from reconciler.registry.http import ClientSettings
+from reconciler._config import models as config
+from reconciler._errors import ConfigError
+from reconciler._model import refs
+from reconciler._model.names import parse_reference, parse_repository
+from reconciler._registry.credentials import DockerCredentialStore
+from reconciler._registry.http import ClientSettings
 
 HUB_SPELLINGS = ["docker.io", "index.docker.io", "registry-1.docker.io"]
 

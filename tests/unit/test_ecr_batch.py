@@ -13,8 +13,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from reconciler.model.oci import DOCKER_MANIFEST
-from reconciler.registry.ecr import BATCH_GET_LIMIT, EcrRepositories, EcrSession
+from reconciler._model.oci import DOCKER_MANIFEST
+from reconciler._registry.ecr import BATCH_GET_LIMIT, EcrRepositories, EcrSession
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from botocore.exceptions import (
     UnauthorizedSSOTokenError,
 )
 
-from reconciler.errors import ReconcileError
-from reconciler.registry import ecr
-from reconciler.registry.ecr import (
+from reconciler._errors import ReconcileError
+from reconciler._registry import ecr
+from reconciler._registry.ecr import (
     ECR_HOST,
     EcrError,
     EcrHost,

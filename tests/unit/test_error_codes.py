@@ -13,23 +13,23 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from reconciler.errors import AuthError, NotFoundError, ProtocolError, RegistryError
-from reconciler.model.names import RepositoryName
-from reconciler.model.oci import OCI_INDEX, OCI_MANIFEST
-from reconciler.pipeline.apply import _put_index
-from reconciler.pipeline.desired import DesiredIndex
-from reconciler.pipeline.observed import Copy
-from reconciler.pipeline.plan import Action, AliasPlan
-from reconciler.registry.answer import error_code
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.ecr import EcrError, EcrSession, describe_aws_error
-from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.registry.retry import RetryPolicy
+from reconciler._errors import AuthError, NotFoundError, ProtocolError, RegistryError
+from reconciler._model.names import RepositoryName
+from reconciler._model.oci import OCI_INDEX, OCI_MANIFEST
+from reconciler._pipeline.apply import _put_index
+from reconciler._pipeline.desired import DesiredIndex
+from reconciler._pipeline.observed import Copy
+from reconciler._pipeline.plan import Action, AliasPlan
+from reconciler._registry.answer import error_code
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.ecr import EcrError, EcrSession, describe_aws_error
+from reconciler._registry.http import ClientSettings, RegistryClient
+from reconciler._registry.retry import RetryPolicy
 
 from .factories import digest, target
 
-# The module, not the function `reconciler.pipeline.apply` that the package's API exports.
-APPLY = importlib.import_module("reconciler.pipeline.apply")
+# The module, not the function `reconciler._pipeline.apply` that the package's API exports.
+APPLY = importlib.import_module("reconciler._pipeline.apply")
 
 
 def errors(*entries: object) -> bytes:

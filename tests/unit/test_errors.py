@@ -1,4 +1,4 @@
-"""The exception trees in reconciler/errors.py's docstring are the package's exception classes:
+"""The exception trees in reconciler/_errors.py's docstring are the package's exception classes:
 every class defined anywhere in the package has a line, under its base class, naming the
 module it lives in; every line names a class that exists."""
 
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 import reconciler
-from reconciler import errors
+from reconciler import _errors as errors
 
 _FENCE = re.compile(r"^```\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 _LINE = re.compile(
@@ -113,26 +113,27 @@ def test_a_new_class_without_a_line_fails() -> None:
     class NewError(errors.RegistryError):
         pass
 
-    NewError.__module__ = "reconciler.registry.new"
+    NewError.__module__ = "reconciler._registry.new"
     assert problems({**CLASSES, "NewError": NewError}, ENTRIES) == [
-        "NewError (registry/new.py) has no line in errors.py's trees"
+        "NewError (_registry/new.py) has no line in errors.py's trees"
     ]
 
 
 def test_a_line_under_the_wrong_base_or_module_fails() -> None:
     doc = (errors.__doc__ or "").replace(
-        "│   └── Refused              (commands/run.py)", "└── Refused              (cli.py)"
+        "│   └── Refused              (_cli/commands/run.py)",
+        "└── Refused              (_cli/main.py)",
     )
     assert problems(CLASSES, tree_entries(doc)) == [
         "Refused is under ReconcileError, its base is GuardError",
-        "Refused's line should say (commands/run.py)",
+        "Refused's line should say (_cli/commands/run.py)",
     ]
 
 
 def test_a_line_without_a_class_fails() -> None:
     doc = (errors.__doc__ or "").replace("│   ├── LockHeld", "│   ├── LockHold")
     assert problems(CLASSES, tree_entries(doc)) == [
-        "LockHeld (lock.py) has no line in errors.py's trees",
+        "LockHeld (_cli/lock.py) has no line in errors.py's trees",
         "LockHold is on a line but is no exception class of the package",
     ]
 

@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-import reconciler.commands
-from reconciler import cli
-from reconciler.cli import build_parser, main, parse_args
-from reconciler.config import parse
-from reconciler.model.names import parse_repository
-from reconciler.output.metrics import RunMetrics, render_metrics
-from reconciler.pipeline.plan import Action
-from reconciler.pipeline.report import Report
-from reconciler.selection import repository_shard
+import reconciler._cli.commands
+from reconciler._cli import main as cli
+from reconciler._cli.main import build_parser, main, parse_args
+from reconciler._config.models import parse
+from reconciler._config.selection import repository_shard
+from reconciler._model.names import parse_repository
+from reconciler._output.metrics import RunMetrics, render_metrics
+from reconciler._pipeline.plan import Action
+from reconciler._pipeline.report import Report
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -272,7 +272,7 @@ def test_the_pre_commit_hook_exists_and_validates_offline(
 
 def test_the_package_provides_the_reconcile_command() -> None:
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'reconcile = "reconciler.cli:main"' in text
+    assert 'reconcile = "reconciler._cli.main:main"' in text
 
 
 # -- README -----------------------------------------------------------------------------------
@@ -356,11 +356,11 @@ def parser_commands() -> list[str]:
 
 
 def test_the_commands_package_docstring_lists_every_command_and_its_module() -> None:
-    listed = re.findall(r"^- `(\w+)`", reconciler.commands.__doc__ or "", flags=re.M)
+    listed = re.findall(r"^- `(\w+)`", reconciler._cli.commands.__doc__ or "", flags=re.M)
     assert listed == ["run", *parser_commands()]
     for command in parser_commands():
-        assert importlib.util.find_spec(f"reconciler.commands.{command}") or (
-            importlib.util.find_spec(f"reconciler.commands.{command}_")
+        assert importlib.util.find_spec(f"reconciler._cli.commands.{command}") or (
+            importlib.util.find_spec(f"reconciler._cli.commands.{command}_")
         ), command
 
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import GuardError
-from reconciler.lock import run_lock
-from reconciler.pipeline.apply import apply, check_max_changes
-from reconciler.pipeline.observed import Orphan
-from reconciler.pipeline.plan import Action, make_plan
-from reconciler.registry.http import RegistryClient
+from reconciler._cli.lock import run_lock
+from reconciler._errors import GuardError
+from reconciler._pipeline.apply import apply, check_max_changes
+from reconciler._pipeline.observed import Orphan
+from reconciler._pipeline.plan import Action, make_plan
+from reconciler._registry.http import RegistryClient
 
 from .factories import ABSENT, image, live_index, observed, target
 

@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from reconciler.errors import (
+from reconciler._errors import (
     AliasError,
     ProtocolError,
     ReconcileError,
     RegistryError,
     TransportError,
 )
-from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
-from reconciler.pipeline.observe import observe_alias
-from reconciler.pipeline.observed import LiveTag, ObservedAlias
-from reconciler.pipeline.plan import Action, plan_alias
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.registry.retry import RetryPolicy
+from reconciler._model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, digest_of
+from reconciler._pipeline.observe import observe_alias
+from reconciler._pipeline.observed import LiveTag, ObservedAlias
+from reconciler._pipeline.plan import Action, plan_alias
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
+from reconciler._registry.retry import RetryPolicy
 
 from .factories import target
 

@@ -3,8 +3,8 @@ and nothing else.
 
 Two tables say which IAM action each thing the code does on ECR needs:
 
-- every ECR API call (boto3, in reconciler/registry/ecr.py): the action of the same name;
-- every registry API request (reconciler/registry/http.py), which ECR authorises per request
+- every ECR API call (boto3, in reconciler/_registry/ecr.py): the action of the same name;
+- every registry API request (reconciler/_registry/http.py), which ECR authorises per request
   (AWS: "IAM permissions for pushing an image", "Blob mounting in Amazon ECR", the
   BatchGetImage and GetDownloadUrlForLayer API references): a manifest GET or HEAD is
   `ecr:BatchGetImage`, a manifest PUT `ecr:PutImage`, a tag list `ecr:ListImages`, a blob GET
@@ -34,14 +34,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
+from reconciler._model.oci import DOCKER_MANIFEST, Manifest, digest_of
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "reconciler"
-ECR_MODULE = PACKAGE / "registry" / "ecr.py"
-HTTP_MODULE = PACKAGE / "registry" / "http.py"
+ECR_MODULE = PACKAGE / "_registry" / "ecr.py"
+HTTP_MODULE = PACKAGE / "_registry" / "http.py"
 
 
 class Mode(IntEnum):
@@ -137,14 +137,14 @@ REGISTRY_CALLS: dict[str, Mode] = {
 # Who calls: a module (relative to reconciler/), or `module:function` where one module serves
 # two stages. A new caller must be added here, in the mode it runs in.
 CALLER_MODES: dict[str, Mode] = {
-    "pipeline/observe.py": Mode.DRY_RUN,
-    "pipeline/shared.py": Mode.DRY_RUN,  # the reads of one observation
-    "lookup.py": Mode.DRY_RUN,  # inspect, resolve
-    "commands/import_.py": Mode.DRY_RUN,
-    "pipeline/prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan
-    "pipeline/prune.py:delete_alias": Mode.PRUNE,
-    "pipeline/apply.py": Mode.APPLY,
-    "pipeline/transfer.py": Mode.APPLY,
+    "_pipeline/observe.py": Mode.DRY_RUN,
+    "_pipeline/shared.py": Mode.DRY_RUN,  # the reads of one observation
+    "_cli/lookup.py": Mode.DRY_RUN,  # inspect, resolve
+    "_cli/commands/import_.py": Mode.DRY_RUN,
+    "_pipeline/prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan
+    "_pipeline/prune.py:delete_alias": Mode.PRUNE,
+    "_pipeline/apply.py": Mode.APPLY,
+    "_pipeline/transfer.py": Mode.APPLY,
 }
 
 
@@ -232,7 +232,7 @@ def sending_methods() -> set[str]:
 
 def callers(name: str) -> set[str]:
     """`module:function` of every call `<...>.name(` in the stages (outside
-    reconciler/registry/, which only serves them)."""
+    reconciler/_registry/, which only serves them)."""
     return _method_calls().get(name, set())
 
 
@@ -241,7 +241,7 @@ def _method_calls() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         module = path.relative_to(PACKAGE).as_posix()
-        if module.startswith("registry/"):
+        if module.startswith("_registry/"):
             continue
         for function in _functions(_tree(path)):
             for node in ast.walk(function):
@@ -399,7 +399,7 @@ def test_only_the_ecr_module_talks_to_aws() -> None:
         for path in PACKAGE.rglob("*.py")
         if re.search(r"^\s*(import|from)\s+(boto3|botocore)\b", path.read_text(), re.M)
     }
-    assert importers == {"registry/ecr.py"}
+    assert importers == {"_registry/ecr.py"}
 
 
 @pytest.mark.parametrize("call", [c for c in ECR_API if c.entry], ids=lambda c: c.operation)
@@ -409,7 +409,7 @@ def test_each_ecr_api_call_is_made_by_its_entry_and_needed_in_its_callers_mode(
     assert call.entry is not None
     assert _reaches(registry_graph(), call.entry, _snake(call.operation))
     found = callers(call.entry)
-    assert found, f"nothing outside reconciler/registry calls {call.entry}"
+    assert found, f"nothing outside reconciler/_registry calls {call.entry}"
     assert min(mode_of_caller(c) for c in found) == call.mode, sorted(found)
 
 
@@ -420,7 +420,7 @@ def test_every_registry_client_method_that_sends_a_request_is_in_the_table() -> 
 @pytest.mark.parametrize("method", sorted(REGISTRY_CALLS))
 def test_each_registry_method_is_needed_in_the_mode_of_its_first_caller(method: str) -> None:
     found = callers(method)
-    assert found, f"nothing outside reconciler/registry calls {method}"
+    assert found, f"nothing outside reconciler/_registry calls {method}"
     assert min(mode_of_caller(c) for c in found) == REGISTRY_CALLS[method], sorted(found)
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from reconciler.errors import ProtocolError
-from reconciler.lookup import entries_of, layout
-from reconciler.model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Manifest, digest_of
+from reconciler._cli.lookup import entries_of, layout
+from reconciler._errors import ProtocolError
+from reconciler._model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, Manifest, digest_of
 
 from .factories import digest
 

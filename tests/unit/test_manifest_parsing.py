@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import ProtocolError
-from reconciler.model.oci import (
+from reconciler._errors import ProtocolError
+from reconciler._model.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from reconciler.errors import ReconcileError
-from reconciler.output.metrics import RunMetrics, render_metrics, write_metrics
-from reconciler.pipeline.plan import make_plan
-from reconciler.pipeline.report import Outcome, Report, dry_run
-from reconciler.runerror import RunError
+from reconciler._errors import ReconcileError
+from reconciler._output.metrics import RunMetrics, render_metrics, write_metrics
+from reconciler._output.runerror import RunError
+from reconciler._pipeline.plan import make_plan
+from reconciler._pipeline.report import Outcome, Report, dry_run
 
 from .test_render import applied_report, mixed_plan_observations
 

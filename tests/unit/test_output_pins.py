@@ -9,15 +9,15 @@ import io
 
 import pytest
 
-from reconciler.cli import build_parser, main
-from reconciler.commands.schema import print_schema
-from reconciler.model.names import RepositoryName
-from reconciler.model.oci import OCI_MANIFEST
-from reconciler.output.render import render_json
-from reconciler.pipeline.observed import Copy
-from reconciler.pipeline.plan import make_plan
-from reconciler.pipeline.report import Outcome, Report, dry_run
-from reconciler.runerror import RunError
+from reconciler._cli.commands.schema import print_schema
+from reconciler._cli.main import build_parser, main
+from reconciler._model.names import RepositoryName
+from reconciler._model.oci import OCI_MANIFEST
+from reconciler._output.render import render_json
+from reconciler._output.runerror import RunError
+from reconciler._pipeline.observed import Copy
+from reconciler._pipeline.plan import make_plan
+from reconciler._pipeline.report import Outcome, Report, dry_run
 
 from . import test_track_plan
 from .factories import digest

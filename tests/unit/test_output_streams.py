@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from reconciler import logs
-from reconciler.progress import Progress
-from reconciler.terminal import wants_color
+from reconciler._cli import logs
+from reconciler._cli.progress import Progress
+from reconciler._cli.terminal import wants_color
 
 
 class Terminal(io.StringIO):

@@ -1,9 +1,9 @@
 """Planning by meaning: what counts as drift and what does not."""
 
-from reconciler.errors import NotFoundError
-from reconciler.model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
-from reconciler.pipeline.observed import LiveTag, ObservedAlias
-from reconciler.pipeline.plan import Action, Change, make_plan, plan_alias
+from reconciler._errors import NotFoundError
+from reconciler._model.oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
+from reconciler._pipeline.observed import LiveTag, ObservedAlias
+from reconciler._pipeline.plan import Action, Change, make_plan, plan_alias
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target
 

@@ -1,7 +1,7 @@
 import pytest
 
-from reconciler.model import platforms
-from reconciler.model.oci import Descriptor, Platform
+from reconciler._model import platforms
+from reconciler._model.oci import Descriptor, Platform
 
 from .factories import digest, image
 

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from reconciler.errors import Interrupted, RegistryError
-from reconciler.model.oci import Manifest
-from reconciler.pipeline.apply import apply
-from reconciler.pipeline.observe import observe
-from reconciler.pipeline.plan import Action, make_plan
-from reconciler.progress import Progress
-from reconciler.registry.interface import Registry
+from reconciler._cli.progress import Progress
+from reconciler._errors import Interrupted, RegistryError
+from reconciler._model.oci import Manifest
+from reconciler._pipeline.apply import apply
+from reconciler._pipeline.observe import observe
+from reconciler._pipeline.plan import Action, make_plan
+from reconciler._registry.interface import Registry
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import ABSENT, image, live_index, observed, target

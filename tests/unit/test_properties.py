@@ -23,10 +23,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 
-from reconciler.config import AliasTarget, Config, parse
-from reconciler.errors import ConfigError
-from reconciler.model import platforms
-from reconciler.model.oci import (
+from reconciler._config.models import AliasTarget, Config, parse
+from reconciler._errors import ConfigError
+from reconciler._model import platforms
+from reconciler._model.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -35,9 +35,9 @@ from reconciler.model.oci import (
     Platform,
     digest_of,
 )
-from reconciler.pipeline.desired import DesiredIndex, build_index
-from reconciler.pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
-from reconciler.pipeline.plan import Action, AliasPlan, plan_alias
+from reconciler._pipeline.desired import DesiredIndex, build_index
+from reconciler._pipeline.observed import LiveTag, ObservedAlias, ResolvedSource
+from reconciler._pipeline.plan import Action, AliasPlan, plan_alias
 
 from .factories import ABSENT, attestation, digest, target
 

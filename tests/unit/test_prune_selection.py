@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.model.names import parse_repository
-from reconciler.selection import (
+from reconciler._config.selection import (
     Pattern,
     SelectionError,
     Shard,
@@ -15,6 +14,7 @@ from reconciler.selection import (
     select,
     selects_repository,
 )
+from reconciler._model.names import parse_repository
 
 from .test_selection import targets_of
 

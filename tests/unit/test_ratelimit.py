@@ -13,13 +13,13 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from reconciler.errors import RegistryError
-from reconciler.model.oci import DOCKER_MANIFEST, digest_of
-from reconciler.registry.answer import Answer
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.registry.ratelimit import PullLimit, PullLimits, Quota, parse_quota
-from reconciler.registry.retry import RetryPolicy
+from reconciler._errors import RegistryError
+from reconciler._model.oci import DOCKER_MANIFEST, digest_of
+from reconciler._registry.answer import Answer
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
+from reconciler._registry.ratelimit import PullLimit, PullLimits, Quota, parse_quota
+from reconciler._registry.retry import RetryPolicy
 
 TAGS = "/v2/library/nginx/manifests/"
 MANIFEST = f"{TAGS}1.25"

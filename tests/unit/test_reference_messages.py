@@ -9,11 +9,11 @@ from contextlib import closing
 import httpx
 import pytest
 
-from reconciler.errors import RegistryError
-from reconciler.model.names import ImageReference, RepositoryName, reference_text
-from reconciler.model.oci import DOCKER_MANIFEST, Manifest
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
+from reconciler._errors import RegistryError
+from reconciler._model.names import ImageReference, RepositoryName, reference_text
+from reconciler._model.oci import DOCKER_MANIFEST, Manifest
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
 
 DIGEST = "sha256:" + "ab" * 32
 MANIFEST = Manifest(b"{}", DOCKER_MANIFEST, DIGEST)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model.refs import InvalidReference, parse_reference
+from reconciler._model.refs import InvalidReference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -1,5 +1,5 @@
 """The stages hold a `Registry` and never learn which kind it is: no module of
-reconciler/pipeline/ imports the ECR module or reaches for an `ecr` attribute; what differs
+reconciler/_pipeline/ imports the ECR module or reaches for an `ecr` attribute; what differs
 on ECR (repository facts and creation, deleting a tag alone, bulk reads) is the registry's."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 
 import reconciler
 
-PIPELINE = Path(reconciler.__file__).parent / "pipeline"
+PIPELINE = Path(reconciler.__file__).parent / "_pipeline"
 STAGES = sorted(PIPELINE.glob("*.py"))
 
 
 def _ecr_mentions(path: Path) -> list[str]:
-    """`line: what` for every import of reconciler.registry.ecr and every `x.ecr` in a
-    module of reconciler.pipeline."""
-    package = "reconciler.pipeline"
+    """`line: what` for every import of reconciler._registry.ecr and every `x.ecr` in a
+    module of reconciler._pipeline."""
+    package = "reconciler._pipeline"
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -32,7 +32,7 @@ def _ecr_mentions(path: Path) -> list[str]:
             continue
         else:
             continue
-        found += [f"{node.lineno}: import {n}" for n in names if n == "reconciler.registry.ecr"]
+        found += [f"{node.lineno}: import {n}" for n in names if n == "reconciler._registry.ecr"]
     return found
 
 
@@ -47,5 +47,5 @@ def test_no_stage_knows_whether_its_registry_is_ecr(path: Path) -> None:
 
 def test_the_check_sees_both_an_import_and_an_attribute(tmp_path: Path) -> None:
     stage = tmp_path / "stage.py"
-    stage.write_text("from ..registry import ecr\nif client.ecr:\n    pass\n", encoding="utf-8")
-    assert _ecr_mentions(stage) == ["1: import reconciler.registry.ecr", "2: .ecr"]
+    stage.write_text("from .._registry import ecr\nif client.ecr:\n    pass\n", encoding="utf-8")
+    assert _ecr_mentions(stage) == ["1: import reconciler._registry.ecr", "2: .ecr"]

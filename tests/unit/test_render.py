@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import NotFoundError, TransportError
-from reconciler.model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
-from reconciler.output.markdown import render_markdown
-from reconciler.output.render import ChangeText, describe_change, render_json, render_text
-from reconciler.pipeline.observed import LiveTag, ObservedAlias
-from reconciler.pipeline.plan import Change, make_plan
-from reconciler.pipeline.report import Outcome, Report, dry_run
-from reconciler.runerror import RunError
+from reconciler._errors import NotFoundError, TransportError
+from reconciler._model.oci import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor
+from reconciler._output.markdown import render_markdown
+from reconciler._output.render import ChangeText, describe_change, render_json, render_text
+from reconciler._output.runerror import RunError
+from reconciler._pipeline.observed import LiveTag, ObservedAlias
+from reconciler._pipeline.plan import Change, make_plan
+from reconciler._pipeline.report import Outcome, Report, dry_run
 
 from .factories import ABSENT, attestation, digest, image, live_index, observed, target
 

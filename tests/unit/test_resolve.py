@@ -13,10 +13,10 @@ import json
 
 import pytest
 
-from reconciler.commands.resolve import render_resolution, render_resolution_json
-from reconciler.lookup import entries_of, resolve
-from reconciler.model import platforms
-from reconciler.model.oci import (
+from reconciler._cli.commands.resolve import render_resolution, render_resolution_json
+from reconciler._cli.lookup import entries_of, resolve
+from reconciler._model import platforms
+from reconciler._model.oci import (
     DOCKER_LIST,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -24,8 +24,8 @@ from reconciler.model.oci import (
     Manifest,
     digest_of,
 )
-from reconciler.model.oci import Platform as P
-from reconciler.model.refs import parse_reference
+from reconciler._model.oci import Platform as P
+from reconciler._model.refs import parse_reference
 
 from .factories import digest
 

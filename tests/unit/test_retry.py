@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from reconciler.errors import TlsError, TransportError
-from reconciler.registry.answer import Answer
-from reconciler.registry.retry import RetryPolicy, retry_after_seconds
+from reconciler._errors import TlsError, TransportError
+from reconciler._registry.answer import Answer
+from reconciler._registry.retry import RetryPolicy, retry_after_seconds
 
 
 class FakeClock:

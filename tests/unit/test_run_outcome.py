@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler import config
-from reconciler.commands import run as run_module
-from reconciler.commands.run import RunOptions, exit_code, run
-from reconciler.errors import TransportError
-from reconciler.lock import run_lock
-from reconciler.output.jsonreport import report_schema
-from reconciler.output.metrics import RunMetrics, render_metrics
-from reconciler.pipeline.plan import make_plan
-from reconciler.pipeline.report import Outcome, Report, dry_run
-from reconciler.progress import Progress
-from reconciler.runerror import ERROR_KINDS, RunError
+from reconciler._cli.commands import run as run_module
+from reconciler._cli.commands.run import RunOptions, exit_code, run
+from reconciler._cli.lock import run_lock
+from reconciler._cli.progress import Progress
+from reconciler._config import models as config
+from reconciler._errors import TransportError
+from reconciler._output.jsonreport import report_schema
+from reconciler._output.metrics import RunMetrics, render_metrics
+from reconciler._output.runerror import ERROR_KINDS, RunError
+from reconciler._pipeline.plan import make_plan
+from reconciler._pipeline.report import Outcome, Report, dry_run
 
 from .factories import ABSENT, image, live_index, observed, target
 

@@ -12,13 +12,13 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from reconciler.config import parse
-from reconciler.errors import ConfigError
-from reconciler.output.jsonreport import report_schema
-from reconciler.output.render import render_json
-from reconciler.pipeline.plan import make_plan
-from reconciler.pipeline.report import dry_run
-from reconciler.schema import config_schema
+from reconciler._config.models import parse
+from reconciler._config.schema import config_schema
+from reconciler._errors import ConfigError
+from reconciler._output.jsonreport import report_schema
+from reconciler._output.render import render_json
+from reconciler._pipeline.plan import make_plan
+from reconciler._pipeline.report import dry_run
 
 from .test_render import GOLDEN, applied_report, mixed_plan_observations
 

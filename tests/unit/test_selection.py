@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.config import AliasTarget
-from reconciler.selection import Pattern, SelectionError, Shard, select, shard_of
+from reconciler._config.models import AliasTarget
+from reconciler._config.selection import Pattern, SelectionError, Shard, select, shard_of
 
 from .factories import parse_dict
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.model.semver import Range, Version
+from reconciler._model.semver import Range, Version
 
 PARSED = {
     "1.2.3": Version(1, 2, 3),

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from reconciler.model.oci import OCI_MANIFEST, Manifest
-from reconciler.pipeline.shared import ReadOnce, SharedReads
-from reconciler.registry.interface import RegistryReader
+from reconciler._model.oci import OCI_MANIFEST, Manifest
+from reconciler._pipeline.shared import ReadOnce, SharedReads
+from reconciler._registry.interface import RegistryReader
 from tests.support.fakeregistry import UnusedRegistry
 
 

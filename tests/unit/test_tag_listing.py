@@ -10,12 +10,11 @@ from collections.abc import Callable, Mapping
 import httpx
 import pytest
 
-from reconciler.config import Track
-from reconciler.errors import RegistryError
-from reconciler.model.track import candidates
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
-from reconciler.registry.retry import RetryPolicy
+from reconciler._errors import RegistryError
+from reconciler._model.track import Track, candidates
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
+from reconciler._registry.retry import RetryPolicy
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.errors import ProtocolError
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import ClientSettings, RegistryClient
+from reconciler._errors import ProtocolError
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import ClientSettings, RegistryClient
 
 PAGES = {
     "": (["1.0", "1.1"], '</v2/app/tags/list?n=1000&last=opaque%2Btoken>; rel="next"'),

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.errors import ProtocolError
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import MAX_MANIFEST_BYTES, ClientSettings, RegistryClient
-from reconciler.registry.taglist import MalformedTagList, TagListReader, read_tag_list
+from reconciler._errors import ProtocolError
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import MAX_MANIFEST_BYTES, ClientSettings, RegistryClient
+from reconciler._registry.taglist import MalformedTagList, TagListReader, read_tag_list
 
 
 def read(page: bytes, cuts: list[int] | None = None) -> list[str]:

@@ -9,11 +9,11 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.config import Track, parse
-from reconciler.errors import ConfigError
-from reconciler.model.oci import OCI_MANIFEST, Descriptor
-from reconciler.model.track import Pick, candidates, check, describe, glob_key, pick
-from reconciler.schema import config_schema
+from reconciler._config.models import parse
+from reconciler._config.schema import config_schema
+from reconciler._errors import ConfigError
+from reconciler._model.oci import OCI_MANIFEST, Descriptor
+from reconciler._model.track import Pick, Track, candidates, check, describe, glob_key, pick
 
 from .factories import attestation, image
 

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reconciler.errors import AliasError
-from reconciler.model.oci import DOCKER_MANIFEST, Manifest, digest_of
-from reconciler.model.track import MAX_CANDIDATES
-from reconciler.pipeline.observe import observe_alias, resolve_track
-from reconciler.registry.interface import Registry
+from reconciler._errors import AliasError
+from reconciler._model.oci import DOCKER_MANIFEST, Manifest, digest_of
+from reconciler._model.track import MAX_CANDIDATES
+from reconciler._pipeline.observe import observe_alias, resolve_track
+from reconciler._registry.interface import Registry
 from tests.support.fakeregistry import UnusedRegistry
 
 from .factories import REPO, parse_dict

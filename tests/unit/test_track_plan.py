@@ -7,14 +7,14 @@ import json
 
 from jsonschema import Draft202012Validator
 
-from reconciler.config import AliasTarget, Source
-from reconciler.output.jsonreport import report_schema
-from reconciler.output.markdown import render_markdown
-from reconciler.output.render import render_json, render_text
-from reconciler.pipeline.desired import build_index
-from reconciler.pipeline.observed import ObservedAlias, ResolvedSource
-from reconciler.pipeline.plan import make_plan
-from reconciler.pipeline.report import dry_run
+from reconciler._config.models import AliasTarget, Source
+from reconciler._output.jsonreport import report_schema
+from reconciler._output.markdown import render_markdown
+from reconciler._output.render import render_json, render_text
+from reconciler._pipeline.desired import build_index
+from reconciler._pipeline.observed import ObservedAlias, ResolvedSource
+from reconciler._pipeline.plan import make_plan
+from reconciler._pipeline.report import dry_run
 
 from .factories import REPO, image, live_index, parse_dict
 

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 
-from reconciler.errors import (
+from reconciler._errors import (
     AuthError,
     CredentialsError,
     NotFoundError,
@@ -20,12 +20,12 @@ from reconciler.errors import (
     TlsError,
     TransportError,
 )
-from reconciler.model.names import RepositoryName
-from reconciler.pipeline.transfer import _BLOB_ATTEMPTS, _BlobCopy
-from reconciler.registry.auth import _TokenServiceUnreachable
-from reconciler.registry.http import RegistryClient
-from reconciler.registry.ratelimit import PullLimit
-from reconciler.registry.retry import RetryPolicy
+from reconciler._model.names import RepositoryName
+from reconciler._pipeline.transfer import _BLOB_ATTEMPTS, _BlobCopy
+from reconciler._registry.auth import _TokenServiceUnreachable
+from reconciler._registry.http import RegistryClient
+from reconciler._registry.ratelimit import PullLimit
+from reconciler._registry.retry import RetryPolicy
 
 HOST = "r.test"
 _RETRY_ATTEMPTS = 4
@@ -33,7 +33,7 @@ _RETRY_ATTEMPTS = 4
 
 def _ecr_error() -> ReconcileError:
     """An ECR API failure, made as the ECR code makes it (an unreadable token)."""
-    from reconciler.registry.ecr import _decode_token
+    from reconciler._registry.ecr import _decode_token
 
     try:
         _decode_token("not base64!", "ECR GetAuthorizationToken in eu-west-1")

@@ -27,11 +27,11 @@ import httpx
 import pytest
 from httpx._utils import get_environment_proxies
 
-from reconciler.errors import RegistryError, TlsError
-from reconciler.registry.credentials import StaticCredentials
-from reconciler.registry.http import CERTS_D_ENV, ClientSettings, RegistryClient, _tls_context
-from reconciler.registry.retry import RetryPolicy
-from reconciler.registry.transport import NotTlsError, RegistryTransport, proxy_for
+from reconciler._errors import RegistryError, TlsError
+from reconciler._registry.credentials import StaticCredentials
+from reconciler._registry.http import CERTS_D_ENV, ClientSettings, RegistryClient, _tls_context
+from reconciler._registry.retry import RetryPolicy
+from reconciler._registry.transport import NotTlsError, RegistryTransport, proxy_for
 from tests.support.registry import TlsFiles, ca_context, make_tls_files
 
 

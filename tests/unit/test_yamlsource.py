@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reconciler import yamlsource
-from reconciler.yamlsource import YamlIssue
+from reconciler._config import yamlsource
+from reconciler._config.yamlsource import YamlIssue
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = sorted(

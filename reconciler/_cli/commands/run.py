@@ -1,0 +1,333 @@
+"""The main command: load -> select -> observe -> plan -> (apply | show) -> render.
+
+Output goes to stdout in the chosen format; logs, progress and errors go to stderr. Every run
+(a failed one too) prints one document under `--output json`, whose `error` says why the run
+failed as a whole, and with `metrics_file` leaves Prometheus metrics behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TextIO
+
+from ..._config import models as config
+from ..._config.selection import Pattern, SelectionError, Shard, select
+from ..._errors import ConfigError, CredentialsError, GuardError, ReconcileError
+from ..._output.markdown import render_markdown
+from ..._output.metrics import RunMetrics, render_metrics, write_metrics
+from ..._output.render import render_json, render_text, summary_text
+from ..._output.runerror import ErrorKind, RunError
+from ..._pipeline.apply import apply, check_max_changes
+from ..._pipeline.observe import observe
+from ..._pipeline.plan import make_plan
+from ..._pipeline.prune import find_orphans
+from ..._pipeline.report import Outcome, Report, dry_run
+from ..._registry.cache import Cache, default_cache_dir
+from ..._registry.ratelimit import PullLimits
+from ..._registry.registries import Registries
+from ..lock import LockHeld, run_lock
+from ..progress import Progress
+from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+__all__ = ["OutputFormat", "Refused", "RunOptions", "Stop", "exit_code", "reconcile", "run"]
+
+log = logging.getLogger("reconciler.run")
+OutputFormat = Literal["text", "json", "markdown"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    file: Path = Path("manifests.yaml")
+    dry_run: bool = False
+    output: OutputFormat = "text"
+    force: bool = False
+    detailed_exitcode: bool = False
+    concurrency: int = 16
+    list_unchanged: bool = False
+    color: bool = False
+    only: tuple[Pattern, ...] = ()
+    shard: Shard | None = None
+    metrics_file: Path | None = None
+    cache_dir: Path | None = None  # None: the default directory
+    no_cache: bool = False  # memory only, nothing on disk
+    max_changes: int | None = None
+    lock_file: Path | None = None
+    lock_wait: float = 0.0
+    timeout: float | None = None  # seconds for the whole run, then no new work starts
+
+
+def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progress) -> int:
+    """The whole command; returns the exit code. Whatever happens past argument parsing,
+    `--output json` prints one document, its `error` saying why the run failed as a whole."""
+    clock = time.monotonic()
+    stop = Stop()
+    limits = PullLimits()
+    report, error = _attempt(options, progress, stop, limits, stderr)
+    if stop.is_set():
+        print("reconcile: stopped early; aliases not read or written are listed", file=stderr)
+    error = error or stop.cause
+    stdout.write(render(report, options, error))
+    stdout.flush()
+    duration = time.monotonic() - clock
+    _log_finish(report, error, duration)
+    for line in limits.described():
+        log.info("%s after this run", line)
+    wrote = options.metrics_file is None or _write_metrics(
+        options, report, error, duration, stderr, limits
+    )
+    if error == _AT_ONCE:
+        return EXIT_INTERRUPTED
+    if error is not None or report is None or not wrote:
+        return EXIT_FAILED
+    return exit_code(report, detailed=options.detailed_exitcode)
+
+
+# A second SIGINT (the first only sets the stop flag) stops the run where it is.
+_AT_ONCE = RunError("interrupted", "interrupted: stopped at once")
+
+
+def _attempt(
+    options: RunOptions, progress: Progress, stop: Stop, limits: PullLimits, stderr: TextIO
+) -> tuple[Report | None, RunError | None]:
+    """The run, and why it failed as a whole (said on stderr too); a refused plan is
+    returned as the report."""
+    try:
+        with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
+            return reconcile(options, progress, stop, limits), None
+    except Refused as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return exc.report, RunError("max_changes", str(exc))
+    except ReconcileError as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return None, RunError(_kind(exc), str(exc))
+    except KeyboardInterrupt:
+        print("reconcile: interrupted", file=stderr)
+        return None, _AT_ONCE
+    except Exception as exc:  # a bug: the report still says so, and stderr has the details
+        message = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=stderr)
+        print(f"reconcile: internal error: {message}", file=stderr)
+        return None, RunError("internal", message)
+
+
+def _kind(exc: ReconcileError) -> ErrorKind:
+    if isinstance(exc, LockHeld):
+        return "lock"
+    if isinstance(exc, ConfigError | SelectionError | CredentialsError):
+        return "config"
+    return "internal"  # every other failure is an alias's, reported with it
+
+
+class Refused(GuardError):
+    """`--max-changes` refused the plan; `report` is that plan, none of it applied."""
+
+    def __init__(self, message: str, report: Report) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Stop(threading.Event):
+    """The stop flag of a run (no new read or write once set), and why it was first set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cause: RunError | None = None
+
+    def because(self, cause: RunError) -> None:
+        if self.cause is None:  # a timeout then a signal: the timeout stopped the run
+            self.cause = cause
+        self.set()
+
+
+def reconcile(
+    options: RunOptions,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    limits: PullLimits | None = None,
+) -> Report:
+    """Config errors and selection errors raise before any request; `--max-changes` raises
+    before any write. Once `stop` is set, no new read or write starts. `limits` collects
+    what registries said of their pull limits."""
+    cfg = config.load(options.file)
+    every = cfg.targets()
+    targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
+    _log_selection(options, len(targets), len(every))
+    with Registries(
+        cfg.registry_settings(),
+        max_connections=options.concurrency,
+        cache=_cache(options),
+        pull_limits=limits,
+    ) as registries:
+        with progress.stage("reading aliases", total=len(targets)) as reading:
+            observed = observe(
+                targets,
+                registries.client,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_done=reading.advance,
+            )
+        orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
+        plan = make_plan(observed, force=options.force, orphans=orphans)
+        if options.dry_run:
+            return dry_run(plan)
+        try:
+            check_max_changes(plan, options.max_changes)
+        except GuardError as exc:
+            refused = Report(tuple(Outcome(alias) for alias in plan.aliases), dry_run=False)
+            raise Refused(str(exc), refused) from None
+        writes = sum(1 for alias in plan.aliases if alias.writes)
+        with progress.stage("writing aliases", total=writes) as writing:
+            return apply(
+                plan,
+                registries.client,
+                concurrency=options.concurrency,
+                stop=stop,
+                on_done=writing.advance,
+            )
+
+
+@contextmanager
+def stop_on_signals(stop: Stop) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`: no new write starts, writes in flight finish, and the
+    report says what was and was not done. A second signal is handled the default way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be installed from the main thread
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        log.warning("%s: finishing writes in flight, starting no new ones", name)
+        stop.because(
+            RunError("interrupted", f"stopped by {name}: no read or write started after it")
+        )
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def stop_after(seconds: float | None, stop: Stop) -> Iterator[None]:
+    """`--timeout`: after `seconds`, behave as if interrupted."""
+    if seconds is None:
+        yield
+        return
+    cause = RunError(
+        "timeout", f"--timeout {seconds:g}s reached: no read or write started after it"
+    )
+    timer = threading.Timer(seconds, stop.because, [cause])
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _locked(options: RunOptions) -> AbstractContextManager[None]:
+    if options.lock_file is None:
+        return nullcontext()
+    return run_lock(options.lock_file, wait_s=options.lock_wait)
+
+
+def _cache(options: RunOptions) -> Cache:
+    if options.no_cache:
+        return Cache(None)
+    return Cache(options.cache_dir or default_cache_dir())
+
+
+def render(report: Report | None, options: RunOptions, error: RunError | None = None) -> str:
+    """JSON for every run, a failed one too (an empty report when it stopped before
+    planning); text and Markdown only for a plan that was shown or applied, in part or whole."""
+    if options.output == "json":
+        return render_json(report or Report((), dry_run=options.dry_run), error)
+    if report is None or (error is not None and error.kind == "max_changes"):
+        return ""  # the error on stderr says it all; the refused plan is in --dry-run
+    if options.output == "markdown":
+        return render_markdown(report, verbose=options.list_unchanged)
+    return render_text(report, verbose=options.list_unchanged, color=options.color)
+
+
+def exit_code(report: Report, *, detailed: bool) -> int:
+    """1 on any failure; with `detailed`, 2 when something changed: planned under --dry-run,
+    written (created, updated or deleted) otherwise; else 0."""
+    if report.has_failures:
+        return EXIT_FAILED
+    changed = report.has_changes if report.dry_run else any(o.applied for o in report.outcomes)
+    return EXIT_CHANGES if detailed and changed else EXIT_OK
+
+
+def _aliases(n: int) -> str:
+    return f"{n} alias{'' if n == 1 else 'es'}"
+
+
+def _log_selection(options: RunOptions, selected: int, total: int) -> None:
+    scope = [f"--only {' '.join(p.text for p in options.only)}"] if options.only else []
+    scope += [f"shard {options.shard}"] if options.shard else []
+    suffix = f" ({', '.join(scope)}: {selected} of {total})" if scope else ""
+    log.info(
+        "%s %s%s",
+        "planning" if options.dry_run else "reconciling",
+        _aliases(selected),
+        suffix,
+        extra={"selected": selected, "total": total, "shard": str(options.shard or "")},
+    )
+
+
+def _log_finish(report: Report | None, error: RunError | None, duration: float) -> None:
+    """One record per run, one sentence: what a scheduler's log search looks for."""
+    fields = _fields(report, error, duration)
+    if error is not None or report is None:
+        kind = error.kind if error else "internal"
+        log.info("run failed (%s) in %.1fs.", kind, duration, extra=fields)
+        return
+    summary = summary_text(report).removesuffix(".")
+    log.info("%s in %.1fs.", summary, duration, extra=fields)
+
+
+def _fields(report: Report | None, error: RunError | None, duration: float) -> dict[str, object]:
+    counted = report is not None and (error is None or error.kind != "max_changes")
+    return {
+        "event": "finished",
+        "success": error is None and report is not None and not report.has_failures,
+        "error": error.kind if error else None,
+        "dry_run": report.dry_run if report else None,
+        "summary": report.summary() if report and counted else None,  # a refused plan: none
+        "duration_seconds": round(duration, 3),
+    }
+
+
+def _write_metrics(
+    options: RunOptions,
+    report: Report | None,
+    error: RunError | None,
+    duration: float,
+    stderr: TextIO,
+    limits: PullLimits,
+) -> bool:
+    assert options.metrics_file is not None
+    labels = {"shard": str(options.shard)} if options.shard else {}
+    metrics = RunMetrics(
+        time.time(), duration, report, options.dry_run, labels, limits.lowest_remaining(), error
+    )
+    try:
+        write_metrics(options.metrics_file, render_metrics(metrics))
+    except ReconcileError as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return False
+    return True

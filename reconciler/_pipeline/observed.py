@@ -1,0 +1,81 @@
+"""What observing saw, as values the pure stages read: the alias tag's live content, each
+source resolved, manifests to copy from other repositories, the observed alias as a whole,
+and prune's orphans. No I/O here: observe and prune build these, desired, plan and the
+renderers read them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .._config.models import AliasTarget, Source
+from .._errors import ReconcileError
+from .._model.names import RepositoryName
+from .._model.oci import Descriptor
+from .._model.repository import RepositoryState
+
+__all__ = ["Copy", "LiveTag", "ObservedAlias", "Orphan", "ResolvedSource"]
+
+
+@dataclass(frozen=True)
+class LiveTag:
+    """What the alias tag holds now."""
+
+    kind: Literal["absent", "index", "image", "other"]
+    descriptor: Descriptor | None = None
+    entries: tuple[Descriptor, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def media_type(self) -> str:
+        return self.descriptor.media_type if self.descriptor else ""
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    """A source and the index entries it contributes (one for an image, several for an index).
+    `origin` is the repository the source lives in when it is not the alias's own."""
+
+    source: Source
+    descriptor: Descriptor
+    entries: tuple[Descriptor, ...]
+    origin: RepositoryName | None = None
+    note: str = ""  # why a floating alias took it: `newest of 10.* for linux/arm64`
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A manifest missing from the alias's repository, to copy from `origin` before the index
+    is written (an index may only point at manifests in its own repository)."""
+
+    digest: str
+    media_type: str
+    origin: RepositoryName
+    source: str  # the source label, for the plan
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of its config and layers
+
+    @property
+    def size(self) -> int:
+        """At most this many bytes move (blobs already there are skipped when applying)."""
+        return sum(size for _, size in self.blobs)
+
+
+@dataclass(frozen=True)
+class ObservedAlias:
+    target: AliasTarget
+    live: LiveTag | None = None
+    sources: tuple[ResolvedSource, ...] = ()
+    error: ReconcileError | None = None
+    repository: RepositoryState | None = None
+    copies: tuple[Copy, ...] = ()
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A tag holding an index this tool wrote for an alias the file no longer declares."""
+
+    target: AliasTarget  # the repository and tag, with no sources
+    live: LiveTag
+    blocked_by: tuple[str, ...] = ()  # other tags a delete by digest would also remove
+    error: ReconcileError | None = None  # the repository could not be examined

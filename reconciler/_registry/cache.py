@@ -1,0 +1,210 @@
+"""What a run remembers: content by digest (in memory, and on disk between runs) and, as a
+hint only, the digest a tag had last time.
+
+Content addressed by digest never changes, so a cached manifest or config blob is as good as a
+fresh one, provided its bytes still hash to its name: every read re-checks that, and a corrupt
+or truncated file is deleted and fetched again. Tags move, so the tag hints are never taken as
+the truth; they only decide whether a cheap HEAD (then the body from the cache) or a GET is the
+better first request. The directory is safe to delete at any time and is bounded in size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from .._model.oci import digest_of, is_digest
+
+__all__ = ["Cache", "default_cache_dir"]
+
+log = logging.getLogger("reconciler.cache")
+
+DEFAULT_MAX_BYTES = 256 << 20
+_MEMORY_ENTRIES = 4096  # bounded, so memory stays flat however many aliases a run has
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/reconciler`, else `~/.cache/reconciler`."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "reconciler"
+
+
+class Cache:
+    """Thread-safe. `root=None` keeps everything in memory for this run only (`--no-cache`).
+
+    Tag hints are kept per repository, one small JSON map each, read on first use and written
+    back by `close()` (merged with what other runs wrote meanwhile): a run with thousands of
+    tags then opens one file per repository instead of one per tag.
+    """
+
+    def __init__(self, root: Path | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+        self._memory: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hints: dict[tuple[str, str], dict[str, str]] = {}
+        self._changed_hints: dict[tuple[str, str], dict[str, str]] = {}
+        self._wrote = False  # whether this run added files (else there is nothing to prune)
+
+    # -- content by digest -----------------------------------------------------------------
+
+    def get(self, digest: str) -> bytes | None:
+        with self._lock:
+            data = self._memory.get(digest)
+            if data is not None:
+                self._memory.move_to_end(digest)
+                return data
+        data = self._read_verified(digest)
+        if data is not None:
+            self._remember(digest, data)
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        if digest_of(data) != digest:
+            return  # never store bytes under a name they do not hash to
+        self._remember(digest, data)
+        path = self._content_path(digest)
+        if path is not None and not os.path.exists(path):
+            self._wrote = _write_atomically(path, data) or self._wrote
+
+    def _remember(self, digest: str, data: bytes) -> None:
+        with self._lock:
+            self._memory[digest] = data
+            self._memory.move_to_end(digest)
+            while len(self._memory) > _MEMORY_ENTRIES:
+                self._memory.popitem(last=False)
+
+    def _read_verified(self, digest: str) -> bytes | None:
+        path = self._content_path(digest)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        if digest_of(data) != digest:
+            log.info("cache: %s is corrupt; ignoring and removing it", path)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return None
+        return data
+
+    def _content_path(self, digest: str) -> str | None:
+        if self.root is None or not is_digest(digest):
+            return None
+        hexdigest = digest.removeprefix("sha256:")
+        return os.path.join(self.root, "sha256", hexdigest[:2], hexdigest)
+
+    # -- tag hints (never the truth) -------------------------------------------------------
+
+    def hint(self, registry: str, repository: str, tag: str) -> str | None:
+        """The digest `tag` had when this cache last saw it, if any."""
+        return self._hints_of(registry, repository).get(tag)
+
+    def set_hint(self, registry: str, repository: str, tag: str, digest: str) -> None:
+        if self.root is None:
+            return
+        hints = self._hints_of(registry, repository)
+        with self._lock:
+            if hints.get(tag) != digest:
+                hints[tag] = digest
+                self._changed_hints.setdefault((registry, repository), {})[tag] = digest
+
+    def _hints_of(self, registry: str, repository: str) -> dict[str, str]:
+        key = (registry, repository)
+        with self._lock:
+            hints = self._hints.get(key)
+            if hints is None:
+                hints = self._hints[key] = self._read_hints(key)
+            return hints
+
+    def _read_hints(self, key: tuple[str, str]) -> dict[str, str]:
+        """The hint map on disk; anything unreadable or not a digest is left out."""
+        path = self._hints_path(key)
+        if path is None:
+            return {}
+        try:
+            with open(path, "rb") as handle:
+                loaded = json.loads(handle.read())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(loaded, dict):
+            return {}
+        return {t: d for t, d in loaded.items() if isinstance(d, str) and is_digest(d)}
+
+    def _hints_path(self, key: tuple[str, str]) -> str | None:
+        if self.root is None:
+            return None
+        name = hashlib.sha256("/".join(key).encode()).hexdigest()
+        return os.path.join(self.root, "tags", name[:2], name + ".json")
+
+    def _save_hints(self) -> None:
+        """Write the hints this run changed, over whatever other runs wrote meanwhile."""
+        with self._lock:
+            changed, self._changed_hints = self._changed_hints, {}
+        for key, updates in changed.items():
+            path = self._hints_path(key)
+            if path is not None:
+                merged = {**self._read_hints(key), **updates}
+                data = json.dumps(merged, sort_keys=True).encode()
+                self._wrote = _write_atomically(path, data) or self._wrote
+
+    # -- end of run and size bound ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Called once at the end of a run: save the hints, then keep the size bound."""
+        self._save_hints()
+        if self._wrote:
+            self.prune()
+
+    def prune(self) -> None:
+        """Delete the least recently written files until the cache is under 80 % of its
+        bound; harmless if another run prunes at the same time."""
+        if self.root is None or not self.root.exists():
+            return
+        files = _files(self.root)
+        total = sum(size for _, size, _ in files)
+        if total <= self.max_bytes:
+            return
+        for _, size, path in sorted(files):
+            path.unlink(missing_ok=True)
+            total -= size
+            if total <= self.max_bytes * 0.8:
+                break
+
+
+def _files(root: Path) -> list[tuple[float, int, Path]]:
+    """(mtime, size, path) of every file; files vanishing meanwhile (another run) are skipped."""
+    out = []
+    for path in root.rglob("*"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if path.is_file():
+            out.append((stat.st_mtime, stat.st_size, path))
+    return out
+
+
+def _write_atomically(path: str, data: bytes) -> bool:
+    """Write to a temporary file and rename it over: readers see all the bytes or none. A
+    cache that cannot be written is only slower, never wrong, so errors are logged only."""
+    try:
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.info("cache: cannot write %s: %s", path, exc)
+        return False
+    return True
