@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -46,6 +46,7 @@ CONFIG_VERSION = 1
 MANAGED_ANNOTATION = "vnd.reconciler.alias"  # marks indexes of `prune: true` repositories
 MediaTypeChoice = Literal["auto", "oci", "docker"]
 AttestationPolicy = Literal["keep", "drop"]
+ReferrersPolicy = Literal["copy", "skip"]
 
 
 def _check_repository(text: str) -> str:
@@ -65,6 +66,7 @@ def _check_endpoint(text: str) -> str:
 
 
 TagText = Annotated[str, AfterValidator(check_tag)]
+PlatformText = Annotated[str, AfterValidator(_check_platform)]
 RepositoryKey = Annotated[str, AfterValidator(_check_repository)]
 
 
@@ -175,6 +177,30 @@ class Source(_Model):
         return platforms.parse(self.platform) if self.platform else None
 
 
+_REQUIRE_PLATFORMS = (
+    "platforms the alias's index must hold; one missing makes the alias a conflict and"
+    " nothing is written for it, --force or not"
+)
+_MONOTONIC = (
+    "floating aliases: a platform never moves to an older version than the one it holds now"
+)
+_REFERRERS = (
+    "copy: a child copied from another repository brings its signatures, SBOMs and"
+    " attestations (OCI referrers, and cosign's .sig/.att/.sbom tags); skip: it does not"
+)
+
+
+class Hooks(_Model):
+    """Commands run after this tool wrote an alias (never on a dry run or a noop)."""
+
+    after_write: list[str] = Field(
+        min_length=1,
+        description="the command and its arguments, run once per alias written, with"
+        " RECONCILE_ALIAS, RECONCILE_DIGEST and RECONCILE_ACTION in its environment",
+    )
+    timeout: float = Field(60, gt=0, description="seconds before the command is killed")
+
+
 class Alias(_Model):
     """The long form of an alias; a bare list is shorthand for `{sources: [...]}`. An alias
     either lists its sources or tracks the newest tag matching a pattern, per platform."""
@@ -191,6 +217,9 @@ class Alias(_Model):
     media_type: MediaTypeChoice | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
     attestations: AttestationPolicy | None = None
+    require_platforms: list[PlatformText] | None = Field(None, description=_REQUIRE_PLATFORMS)
+    monotonic: bool | None = Field(None, description=_MONOTONIC)
+    referrers: ReferrersPolicy | None = Field(None, description=_REFERRERS)
 
     @model_validator(mode="before")
     @classmethod
@@ -210,11 +239,24 @@ class Repository(_Model):
         False,
         description="delete alias tags this tool created that are no longer in the file",
     )
+    require_platforms: list[PlatformText] | None = Field(None, description=_REQUIRE_PLATFORMS)
+    monotonic: bool | None = Field(None, description=_MONOTONIC)
+    referrers: ReferrersPolicy | None = Field(None, description=_REFERRERS)
+    hooks: Hooks | None = None
 
 
 class Defaults(_Model):
+    """Settings of every alias; a repository's or an alias's own setting wins whole (lists
+    are not merged)."""
+
     media_type: MediaTypeChoice = "auto"
     attestations: AttestationPolicy = "keep"
+    require_platforms: list[PlatformText] = Field(
+        default_factory=list, description=_REQUIRE_PLATFORMS
+    )
+    monotonic: bool = Field(False, description=_MONOTONIC)
+    referrers: ReferrersPolicy = Field("copy", description=_REFERRERS)
+    hooks: Hooks | None = None
 
 
 class Config(_Model):
@@ -243,7 +285,7 @@ class Config(_Model):
 
     def targets(self) -> list[AliasTarget]:
         return [
-            AliasTarget.build(key, tag, alias, self.defaults, managed=repository.prune)
+            AliasTarget.build(key, tag, alias, self.defaults, repository)
             for key, repository in self.repositories.items()
             for tag, alias in repository.aliases.items()
         ]
@@ -261,6 +303,10 @@ class AliasTarget:
     annotations: tuple[tuple[str, str], ...]
     attestations: AttestationPolicy
     track: Track | None = None
+    require_platforms: tuple[str, ...] = ()  # as written: "linux/arm64", "linux/arm/v7"
+    monotonic: bool = False  # only floating aliases are held back
+    referrers: ReferrersPolicy = "copy"
+    hooks: Hooks | None = None
 
     @property
     def name(self) -> str:
@@ -269,12 +315,16 @@ class AliasTarget:
 
     @classmethod
     def build(
-        cls, key: str, tag: str, alias: Alias, defaults: Defaults, *, managed: bool = False
+        cls, key: str, tag: str, alias: Alias, defaults: Defaults, repository: Repository
     ) -> AliasTarget:
-        """`managed`: the repository prunes, so the index says which alias it is (see prune)."""
+        """The alias's settings: its own, else its repository's, else the defaults (the
+        nearest wins whole). A pruning repository's indexes say which alias they are."""
         annotations = dict(alias.annotations)
-        if managed:
+        if repository.prune:
             annotations[MANAGED_ANNOTATION] = tag
+        required = _nearest(
+            alias.require_platforms, repository.require_platforms, defaults.require_platforms
+        )
         track = Track(alias.track, alias.scheme, alias.prereleases) if alias.track else None
         return cls(
             key=key,
@@ -285,7 +335,19 @@ class AliasTarget:
             media_type=alias.media_type or defaults.media_type,
             annotations=tuple(sorted(annotations.items())),
             attestations=alias.attestations or defaults.attestations,
+            require_platforms=tuple(required),
+            monotonic=_nearest(alias.monotonic, repository.monotonic, defaults.monotonic),
+            referrers=_nearest(alias.referrers, repository.referrers, defaults.referrers),
+            hooks=repository.hooks or defaults.hooks,
         )
+
+
+T = TypeVar("T")
+
+
+def _nearest(alias: T | None, repository: T | None, default: T) -> T:
+    """The nearest setting, whole: an alias's own `[]` or `false` counts."""
+    return alias if alias is not None else repository if repository is not None else default
 
 
 def load(path: Path | str) -> Config:
@@ -455,6 +517,8 @@ def _track_problems(
     path: tuple[str | int, ...], alias: Alias
 ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if alias.track is None:  # defaults are harmless (a dumped config spells them out)
+        if alias.monotonic:
+            yield (*path, "monotonic"), "`monotonic` only applies to an alias with `track`"
         if alias.scheme != "glob":
             yield (*path, "scheme"), "`scheme` only applies to an alias with `track`"
         if alias.prereleases:
@@ -509,7 +573,8 @@ _SHAPES = {  # by model: what an entry of the file must be
     "Source": "a tag, a digest, a reference, or a mapping with `tag`, `digest` or `ref`",
     "Repository": "a mapping with `aliases`",
     "RegistrySettings": "a mapping of registry settings (`insecure`, `endpoint`, `ca_file`, ...)",
-    "Defaults": "a mapping with `media_type` or `attestations`",
+    "Defaults": "a mapping with `media_type`, `attestations`, `require_platforms`, ...",
+    "Hooks": "a mapping with `after_write` (a command as a list) and `timeout`",
 }
 _MAPPINGS = {  # by field: what a mapping maps
     "repositories": "a mapping of repositories to their aliases",

@@ -475,7 +475,8 @@ TOOL_WORDS = [
         "defaults: docker\n",
         1,
         "defaults",
-        "expected a mapping with `media_type` or `attestations`, got 'docker'",
+        "expected a mapping with `media_type`, `attestations`, `require_platforms`, ...,"
+        " got 'docker'",
         id="defaults-as-text",
     ),
     pytest.param(

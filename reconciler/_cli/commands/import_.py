@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from ..._config.models import Alias, AliasTarget, Config, Defaults, parse
+from ..._config.models import Alias, AliasTarget, Config, Defaults, Repository, parse
 from ..._errors import ReconcileError
 from ..._model import platforms
 from ..._model.names import ImageReference, RepositoryName
@@ -230,7 +230,8 @@ def _pin(media_type: str) -> str:
 
 def _target(adopted: _Adopted) -> AliasTarget:
     alias = Alias.model_validate(adopted.alias)
-    return AliasTarget.build(adopted.key, adopted.reference.tag, alias, Defaults())
+    repository = Repository(aliases={adopted.reference.tag: alias})
+    return AliasTarget.build(adopted.key, adopted.reference.tag, alias, Defaults(), repository)
 
 
 def _check_round_trip(text: str, adopted: list[_Adopted], client_for: ReaderFor) -> None:
