@@ -224,7 +224,12 @@ def resolve_track(client: RegistryReader, target: AliasTarget) -> tuple[Resolved
             f" holds an image ({len(tags)} tags, {len(matching)} matching)"
         )
     return tuple(
-        replace(found[p.tag], entries=p.entries, note=tracking.describe(track, p.shown))
+        replace(
+            found[p.tag],
+            entries=p.entries,
+            note=tracking.describe(track, p.shown),
+            candidates=tuple(considered),
+        )
         for p in picks
     )
 

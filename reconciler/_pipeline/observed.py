@@ -42,6 +42,9 @@ class ResolvedSource:
     entries: tuple[Descriptor, ...]
     origin: RepositoryName | None = None
     note: str = ""  # why a floating alias took it: `newest of 10.* for linux/arm64`
+    # A floating alias's pick: the matching tags it considered, newest first (what a saved
+    # plan compares to tell whether a newer tag appeared since).
+    candidates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
