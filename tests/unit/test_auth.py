@@ -291,41 +291,46 @@ def test_connection_errors_to_the_token_service_are_retried_then_final() -> None
     assert caught.value.transient is False  # the registry request around it is not retried
 
 
-def test_a_refused_token_service_certificate_is_not_retried() -> None:
+def _refused_certificate(request: httpx.Request) -> httpx.ConnectError:
+    """As httpx's own transport reports it: the ssl error in the chain of causes."""
+    try:
+        raise ssl.SSLCertVerificationError(1, "certificate verify failed")
+    except ssl.SSLError as exc:
+        error = httpx.ConnectError(str(exc), request=request)
+        error.__cause__ = exc
+        return error
+
+
+def _plain_http(request: httpx.Request) -> httpx.ConnectError:
+    """The realm's server answered the TLS handshake in plain HTTP (as our transport says)."""
+    return NotTlsError("[SSL: WRONG_VERSION_NUMBER] wrong version number", request=request)
+
+
+TLS_FAILURES = [
+    pytest.param(
+        _refused_certificate,
+        "TLS certificate not accepted (certificate verify failed)",
+        id="certificate-refused",
+    ),
+    pytest.param(
+        _plain_http,
+        f"{NOT_TLS} ([SSL: WRONG_VERSION_NUMBER] wrong version number)",
+        id="plain-http-realm",  # the same hint as for the registry itself
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "said"), TLS_FAILURES)
+def test_a_tls_failure_at_the_token_service_is_not_retried_and_says_why(
+    failure: Callable[[httpx.Request], httpx.ConnectError], said: str
+) -> None:
+    # Asking again cannot mend a certificate or a plain-HTTP server: one attempt.
     attempts: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "auth.test":
             attempts.append(request.method)
-            try:
-                raise ssl.SSLCertVerificationError(1, "certificate verify failed")
-            except ssl.SSLError as exc:
-                raise httpx.ConnectError(str(exc), request=request) from exc
-        return httpx.Response(
-            401, headers={"www-authenticate": 'Bearer realm="https://auth.test/t"'}
-        )
-
-    retry = RetryPolicy(sleep=Sleeps(), attempts=3)
-    with (
-        client(handler, StaticCredentials(None), retry=retry) as c,
-        pytest.raises(TlsError) as caught,
-    ):
-        c.get("http://r.test/v2/x/manifests/1")
-    assert attempts == ["GET"]
-    assert str(caught.value) == (
-        "r.test: token service auth.test: TLS certificate not accepted (certificate verify failed)"
-    )
-
-
-def test_a_token_service_answering_tls_in_plain_http_is_not_retried_and_says_insecure() -> None:
-    # The registry is HTTPS and its realm too, but the realm's server speaks plain HTTP: the
-    # same hint as for the registry itself, after one attempt (asking again cannot mend it).
-    attempts: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.test":
-            attempts.append(request.method)
-            raise NotTlsError("[SSL: WRONG_VERSION_NUMBER] wrong version number", request=request)
+            raise failure(request)
         return httpx.Response(
             401, headers={"www-authenticate": 'Bearer realm="https://auth.test/t"'}
         )
@@ -337,10 +342,7 @@ def test_a_token_service_answering_tls_in_plain_http_is_not_retried_and_says_ins
     ):
         c.get("https://r.test/v2/x/manifests/1")
     assert attempts == ["GET"]
-    assert str(caught.value) == (
-        f"r.test: token service auth.test: {NOT_TLS}"
-        " ([SSL: WRONG_VERSION_NUMBER] wrong version number)"
-    )
+    assert str(caught.value) == f"r.test: token service auth.test: {said}"
 
 
 def test_a_realm_that_is_no_url_is_a_protocol_error_without_retries() -> None:
