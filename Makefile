@@ -39,8 +39,8 @@ demo: system-deps venv
 	$(BIN)/python demo/run.py
 
 lint: venv
-	$(BIN)/ruff check reconciler tests demo bench tools
-	$(BIN)/ruff format --check reconciler tests demo bench tools
+	$(BIN)/ruff check reconciler tests demo bench tools scripts
+	$(BIN)/ruff format --check reconciler tests demo bench tools scripts
 
 typecheck: venv
 	$(BIN)/mypy

@@ -19,8 +19,11 @@ ReconcileError
 │   ├── ProtocolError        an answer that breaks the spec: bad digest, bad JSON, too large
 │   └── EcrError             (_registry/ecr.py) an ECR API call failed
 ├── AliasError               the alias cannot be built from what its sources hold
+├── HookError                (_pipeline/hooks.py) an after_write hook failed; the alias was written
+├── PlanFileError            (_output/planfile.py) a plan file unreadable, not a plan, or newer
 ├── GuardError               a safety limit refused the run (--max-changes, --lock-file)
 │   ├── LockHeld             (_cli/lock.py) another run holds --lock-file
+│   ├── StalePlan            (_cli/commands/apply.py) a saved plan's config or tags changed since
 │   └── Refused              (_cli/commands/run.py) --max-changes refused the plan, which it holds
 └── Interrupted              stopped (SIGINT, SIGTERM, --timeout) before this work started
 ```

@@ -26,8 +26,9 @@ from tests.support.registry import (
 )
 from tests.support.tokenserver import TokenServer
 
-# `@requires_tool(NAME)`: skipped where NAME is missing, failed under CI=true.
-pytest_plugins = ("tests.support.tools",)
+# `@requires_tool(NAME)`: skipped where NAME is missing, failed under CI=true; the
+# `referrers_registry` fixture: a registry with the OCI 1.1 referrers API.
+pytest_plugins = ("tests.support.tools", "tests.support.referrersregistry")
 
 # Property tests check behaviour, not speed: on a loaded 2-core CI machine an example may take
 # longer than hypothesis's default 200 ms deadline, which would make the suite flaky.
@@ -38,7 +39,9 @@ BASIC_USERS = {"alice": "s3cret-Alice-pw"}
 TOKEN_USERS = {"alice": "s3cret-Alice-pw"}
 
 # Fixtures that start processes or servers; using any of them makes a test `integration`.
-INTEGRATION_FIXTURES = frozenset({"registry", "basic_registry", "token_server", "token_registry"})
+INTEGRATION_FIXTURES = frozenset(
+    {"registry", "basic_registry", "token_server", "token_registry", "referrers_registry"}
+)
 
 # The Go programs tools/gotools.py builds (distribution v3, the peers, cosign) are found on PATH.
 TOOLS_BIN = Path(__file__).resolve().parents[1] / ".tools" / "bin"

@@ -5,9 +5,11 @@
 
 The product is pure Python; these are test and benchmark tools only: a second registry
 implementation (distribution v3) and the peers users pick instead of us (crane, regctl, oras,
-manifest-tool), plus cosign for real signatures. Each is built once into
-`.tools/<name>-<version>/` and linked from `.tools/bin/`, so a pin change builds the new
-version beside the old one. Go's module and build caches are reused between builds.
+manifest-tool), plus cosign for real signatures and a registry with the OCI 1.1 referrers API
+(go-containerregistry's, from a small main in `tools/referrers-registry/`). Each is built once
+into `.tools/<name>-<version>/` and linked from `.tools/bin/`, so a pin change builds the new
+version beside the old one (for a tool built from a main of ours, a change of its source too).
+Go's module and build caches are reused between builds.
 
 Without Go 1.22 or newer this prints one line naming what needs it, and exits 0 so a laptop can
 still run the rest of the suite (the tests that need a tool skip); under `CI=true` it exits 1,
@@ -17,6 +19,7 @@ because in CI nothing may skip. Standard library only: it runs before the venv e
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import shutil
@@ -35,17 +38,35 @@ MINIMUM_GO = (1, 22)
 
 @dataclass(frozen=True)
 class GoTool:
-    """One program: `package` built from `module` at `version`, linked as `.tools/bin/<name>`."""
+    """One program: `package` built from `module` at `version`, linked as `.tools/bin/<name>`.
+    With `source`, a directory of this repository holding a `main` package: its .go files are
+    built as the program (`package` is then "."), against `module` at `version`."""
 
     name: str
     module: str
     version: str
     package: str
     what: str  # what the suite uses it for, for the README table and the "needs Go" line
+    source: Path | None = None
 
     @property
     def directory(self) -> Path:
-        return TOOLS_DIR / f"{self.name}-{self.version}"
+        if self.source is None:
+            return TOOLS_DIR / f"{self.name}-{self.version}"
+        return TOOLS_DIR / f"{self.name}-{self.version}-{self.source_hash}"
+
+    @property
+    def source_files(self) -> list[Path]:
+        return sorted(self.source.glob("*.go")) if self.source is not None else []
+
+    @property
+    def source_hash(self) -> str:
+        """The first 12 hex digits of the SHA-256 of the source files (names and bytes): a
+        change of the source builds it again, beside the old build."""
+        digest = hashlib.sha256()
+        for path in self.source_files:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:12]
 
     @property
     def binary(self) -> Path:
@@ -95,6 +116,14 @@ TOOLS = (
         "github.com/sigstore/cosign/v2/cmd/cosign",
         "cosign (sigstore): real signatures",
     ),
+    GoTool(
+        "referrers-registry",
+        "github.com/google/go-containerregistry",
+        "v0.22.1",
+        ".",
+        "go-containerregistry's registry with the referrers API (zot's stand-in)",
+        source=ROOT / "tools" / "referrers-registry",
+    ),
 )
 
 
@@ -122,6 +151,8 @@ def build(tool: GoTool, go: str) -> float:
     started = time.monotonic()
     tool.directory.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"gotools-{tool.name}-") as work:
+        for path in tool.source_files:  # a main of ours: built as the throwaway module's
+            shutil.copyfile(path, Path(work) / path.name)
         env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "GOWORK": "off"}
         steps = (
             [go, "mod", "init", "reconciler.test/gotools"],

@@ -1,8 +1,9 @@
 """The `reconcile` command line: parse arguments, set up logs and terminal, call a command.
 
 `reconcile [-f FILE] [--dry-run] ...` is the main command (plan and apply); `reconcile COMMAND`
-runs one of the commands around it: `validate`, `inspect`, `resolve`, `import` or `schema`. No
-domain logic lives here: each command is a function in `reconciler._cli.commands`.
+runs one of the commands around it: `apply` (a saved plan, with the main command's run
+options that fit it), `validate`, `inspect`, `resolve`, `import` or `schema`. No domain logic
+lives here: each command is a function in `reconciler._cli.commands`.
 """
 
 from __future__ import annotations
@@ -12,36 +13,26 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from .. import __version__
-from .._config.selection import Pattern, SelectionError, Shard
 from .._errors import ReconcileError
-from .._model import platforms
-from .._model.oci import Platform
 from . import logs
-from .commands import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from .commands.inspect import inspect
-from .commands.remote import DEFAULT_CONFIG
-from .commands.resolve import resolve_command
-from .commands.run import RunOptions, exit_code, run
-from .commands.schema import print_schema
-from .commands.validate import validate
-from .progress import Progress
-from .terminal import wants_color
+from .commands import DEFAULT_CONFIG, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
-__all__ = [
-    "EXIT_CHANGES",
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "build_parser",
-    "exit_code",
-    "main",
-    "parse_args",
-]
+if TYPE_CHECKING:
+    from .._config.selection import Pattern, Shard
+    from .._model.oci import Platform
+    from .commands.run import RunOptions
+
+# Only argparse and constants are loaded up front: `reconcile --help` and usage errors pay for
+# nothing else, and each command imports what it needs when it runs (`_dispatch`).
+
+__all__ = ["EXIT_CHANGES", "EXIT_FAILED", "EXIT_OK", "build_parser", "main", "parse_args"]
 
 _USAGE = """\
-reconcile [-f FILE] [--dry-run] [--output text|json|markdown] [options]
+reconcile [-f FILE] [--dry-run [--plan-out PLAN]] [--output text|json|markdown] [options]
+       reconcile apply PLAN [-f FILE] [options]
        reconcile {validate,inspect,resolve,import,schema} ..."""
 _DESCRIPTION = """\
 Make the alias tags declared in manifests.yaml match the registry: for each alias, build the
@@ -52,7 +43,7 @@ _EPILOG = """\
 exit codes:
   0  success: nothing to do, or every change applied
   1  an error or conflict: bad config or arguments, authentication, registry failure, a failed
-     alias, a held lock, --max-changes, --timeout, a signal
+     alias, a held lock, --max-changes, a stale saved plan (apply), --timeout, a signal
   2  with --detailed-exitcode: changes (planned with --dry-run, made without) and nothing failed
   130  a second SIGINT: stopped at once (the first lets writes in flight finish)
 
@@ -63,8 +54,10 @@ run `reconcile COMMAND --help` for a command's options.
 class _Parser(argparse.ArgumentParser):
     """Usage errors exit 1 (not argparse's 2, which means "changes" under --detailed-exitcode)."""
 
-    # Options of the main command (dest -> flag); given together with a COMMAND, an error.
+    # Options of the main command (dest -> flag); given together with a COMMAND, an error,
+    # unless that command takes them too (`accepts`: command -> its dests of them).
     main_only: dict[str, str] = {}  # noqa: RUF012 (set per instance by build_parser)
+    accepts: dict[str, frozenset[str]] = {}  # noqa: RUF012 (set per instance by build_parser)
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -84,6 +77,7 @@ def build_parser() -> _Parser:
     _add_common(parser, top=True)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    parser.accepts = {"apply": frozenset(_add_apply(commands))}
     _add_validate(commands)
     _add_inspect(commands)
     _add_resolve(commands)
@@ -135,17 +129,21 @@ class _Add(Protocol):
     def __call__(self, *flags: str, **kwargs: Any) -> None: ...
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
+def _add_run_options(parser: argparse.ArgumentParser, *, saved: bool = False) -> dict[str, str]:
     """The main command's options, by theme, in the order `--help` lists them; returns them
-    as dest -> flag."""
+    as dest -> flag. `saved`: those of `reconcile apply`, where the plan decides what is
+    written (no --dry-run, --force, --only, --shard), added after the command's name without
+    defaults of their own (`SUPPRESS`), so that the main parser's defaults hold."""
     main_only: dict[str, str] = {}
 
     def add(*flags: str, **kwargs: Any) -> None:
+        if saved:
+            kwargs["default"] = argparse.SUPPRESS
         action = parser.add_argument(*flags, **kwargs)
         main_only[action.dest] = flags[-1]
 
-    _add_mode_options(add)
-    _add_selection_options(add)
+    _add_mode_options(add, saved=saved)
+    _add_selection_options(add, saved=saved)
     _add_metrics_option(add)
     _add_cache_options(add)
     _add_guard_options(add)
@@ -153,9 +151,18 @@ def _add_run_options(parser: argparse.ArgumentParser) -> dict[str, str]:
     return main_only
 
 
-def _add_mode_options(add: _Add) -> None:
+def _add_mode_options(add: _Add, *, saved: bool) -> None:
     """What a run does, and how it reports it."""
-    add("--dry-run", action="store_true", help="show the plan; write nothing")
+    if not saved:
+        add("--dry-run", action="store_true", help="show the plan; write nothing")
+        add(
+            "--plan-out",
+            type=Path,
+            default=None,
+            metavar="PLAN",
+            help="with --dry-run: also save the plan, with what it was made from, to PLAN (JSON:"
+            " `reconcile schema plan`), for `reconcile apply PLAN`",
+        )
     add(
         "--output",
         choices=("text", "json", "markdown"),
@@ -163,11 +170,12 @@ def _add_mode_options(add: _Add) -> None:
         help="report format: text, json (one document for every run, a failed one too; schema:"
         " `reconcile schema report`) or markdown",
     )
-    add(
-        "--force",
-        action="store_true",
-        help="replace a single-platform image found at an alias tag (otherwise a conflict)",
-    )
+    if not saved:
+        add(
+            "--force",
+            action="store_true",
+            help="replace a single-platform image found at an alias tag (otherwise a conflict)",
+        )
     add(
         "--detailed-exitcode",
         action="store_true",
@@ -176,8 +184,8 @@ def _add_mode_options(add: _Add) -> None:
     )
 
 
-def _add_selection_options(add: _Add) -> None:
-    """How many aliases a run handles at once, and which."""
+def _add_selection_options(add: _Add, *, saved: bool) -> None:
+    """How many aliases a run handles at once, and which (a saved plan's are its own)."""
     add(
         "--concurrency",
         type=_positive,
@@ -185,6 +193,8 @@ def _add_selection_options(add: _Add) -> None:
         metavar="N",
         help="aliases and requests in flight per registry (default: 16)",
     )
+    if saved:
+        return
     add(
         "--only",
         action="append",
@@ -263,6 +273,31 @@ def _add_color_option(add: _Add) -> None:
         default="auto",
         help="colour the text plan: auto (a terminal and NO_COLOR unset), always, never",
     )
+
+
+def _add_apply(commands: Any) -> dict[str, str]:
+    """`reconcile apply PLAN`; returns the main command's options it takes (dest -> flag)."""
+    parser = commands.add_parser(
+        "apply",
+        prog="reconcile apply",
+        help="apply a plan saved with --dry-run --plan-out, unless what it read has changed",
+        description="Apply the plan saved in PLAN by `reconcile --dry-run --plan-out PLAN`,"
+        " exactly as reviewed: its index bytes, copies and deletes, never a new plan. Before"
+        " any write, the config file must still have the plan's hash and every tag the plan's"
+        " writes read must hold what it held (HEAD requests; for floating aliases the tag list"
+        " too). When anything moved, nothing is written, what moved is named, and the exit"
+        " code is 1.",
+    )
+    parser.add_argument("plan", type=Path, metavar="PLAN", help="the saved plan (JSON)")
+    _add_file(
+        parser,
+        argparse.SUPPRESS,
+        "the config file (default: the one the plan names); it must be the file the plan was"
+        " made from, byte for byte",
+    )
+    accepted = _add_run_options(parser, saved=True)
+    _add_common(parser, top=False)
+    return accepted
 
 
 def _add_validate(commands: Any) -> None:
@@ -351,16 +386,17 @@ def _add_schema(commands: Any) -> None:
     parser = commands.add_parser(
         "schema",
         prog="reconcile schema",
-        help="print the JSON Schema of manifests.yaml (or of the JSON report)",
-        description="Print a JSON Schema: of manifests.yaml (default), or of --output json.",
+        help="print the JSON Schema of manifests.yaml (or of the JSON report, or the plan file)",
+        description="Print a JSON Schema: of manifests.yaml (default), of the JSON report, or of"
+        " a saved plan.",
     )
     parser.add_argument(
         "name",
         nargs="?",
-        choices=("config", "report"),
+        choices=("config", "report", "plan"),
         default="config",
         help="config: manifests.yaml (the default), for editors and CI; report: the document of"
-        " `reconcile --output json`",
+        " `reconcile --output json`; plan: a saved plan (--plan-out)",
     )
     _add_common(parser, top=False, offline=True)
 
@@ -384,14 +420,20 @@ _positive, _non_negative = _at_least(1), _at_least(0)
 
 
 def _pattern(text: str) -> Pattern:
+    from .._config.selection import Pattern
+
     return _selection(Pattern.parse, text)
 
 
 def _shard(text: str) -> Shard:
+    from .._config.selection import Shard
+
     return _selection(Shard.parse, text)
 
 
 def _selection(parse: Callable[[str], T], text: str) -> T:
+    from .._config.selection import SelectionError
+
     try:
         return parse(text)
     except SelectionError as exc:
@@ -399,6 +441,8 @@ def _selection(parse: Callable[[str], T], text: str) -> T:
 
 
 def _platform(text: str) -> Platform:
+    from .._model import platforms
+
     try:
         return platforms.parse(text)
     except ValueError as exc:
@@ -410,11 +454,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is not None:
+        taken = parser.accepts.get(args.command, frozenset())
         for dest, flag in parser.main_only.items():
-            if getattr(args, dest) != parser.get_default(dest):
+            if dest not in taken and getattr(args, dest) != parser.get_default(dest):
                 parser.error(f"{flag} belongs to the main command, not to `{args.command}`")
-    elif args.lock_wait is not None and args.lock_file is None:
+    if args.command in (None, "apply") and args.lock_wait is not None and args.lock_file is None:
         parser.error("--lock-wait needs --lock-file (there is no lock to wait for)")
+    if args.plan_out is not None and not args.dry_run:
+        parser.error("--plan-out needs --dry-run (a saved plan is applied by `reconcile apply`)")
     return args
 
 
@@ -435,15 +482,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command `args` names, importing its module only now."""
     out = sys.stdout
     if args.command == "validate":
+        from .commands.validate import validate
+
         paths = ([args.file] if args.file else []) + list(args.files)
         return validate(paths or [DEFAULT_CONFIG], stdout=out, stderr=sys.stderr)
     if args.command == "inspect":
+        from .commands.inspect import inspect
+
         return inspect(
             args.reference, file=args.file, insecure=args.insecure, raw=args.raw, stdout=out
         )
     if args.command == "resolve":
+        from .commands.resolve import resolve_command
+
         return resolve_command(
             args.reference,
             args.platform,
@@ -453,19 +507,29 @@ def _dispatch(args: argparse.Namespace) -> int:
             stdout=out,
         )
     if args.command == "import":
-        from .commands.import_ import import_command  # loaded only for this command
+        from .commands.import_ import import_command
 
         return import_command(
             args.references, file=args.file, insecure=args.insecure, stdout=out, stderr=sys.stderr
         )
     if args.command == "schema":
+        from .commands.schema import print_schema
+
         return print_schema(args.name, stdout=out)
+    # The main command, or `apply`: the same run, of a saved plan.
+    from .commands.run import run
+    from .progress import Progress
+
     quiet = args.verbose > 0 or args.log_format == "json"
     progress = Progress.for_terminal(sys.stderr, quiet=quiet)
     return run(_run_options(args), stdout=out, stderr=sys.stderr, progress=progress)
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
+    from .commands.apply import ApplyPlan
+    from .commands.run import RunOptions
+    from .terminal import wants_color
+
     return RunOptions(
         file=args.file or DEFAULT_CONFIG,
         dry_run=args.dry_run,
@@ -484,6 +548,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         lock_file=args.lock_file,
         lock_wait=args.lock_wait or 0.0,
         timeout=args.timeout,
+        plan_out=args.plan_out,
+        apply=ApplyPlan(args.plan, args.file) if args.command == "apply" else None,
     )
 
 

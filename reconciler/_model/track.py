@@ -30,13 +30,16 @@ from .semver import Range, Version
 
 __all__ = [
     "MAX_CANDIDATES",
+    "Hold",
     "Pick",
     "Track",
     "TrackScheme",
     "candidates",
     "check",
     "describe",
+    "describe_hold",
     "glob_key",
+    "hold_back",
     "is_glob_prerelease",
     "pick",
 ]
@@ -166,10 +169,91 @@ def pick(newest_first: Sequence[tuple[str, Sequence[Descriptor]]]) -> list[Pick]
 def describe(track: Track, platform_names: Sequence[str]) -> str:
     """Why a tag was picked, for the plan: `newest of 10.* for linux/arm64/v8` (platforms as
     the images declare them)."""
+    return f"newest of {_pattern_text(track)} for {', '.join(platform_names)}"
+
+
+def _pattern_text(track: Track) -> str:
+    """`10.*`, `~10 (semver)`, `~10 (semver, pre-releases included)`."""
     how = "" if track.scheme == "glob" else f" ({track.scheme})"
     if track.prereleases:
         how = f" ({track.scheme}, pre-releases included)"
-    return f"newest of {track.pattern}{how} for {', '.join(platform_names)}"
+    return f"{track.pattern}{how}"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A platform a monotonic floating alias keeps at the image its live index holds, because
+    no matching tag holds that image any more: its version is unknown, so any move could be a
+    step back."""
+
+    platform: str  # normalised, as picks are keyed
+    shown: str  # as the live index declares it (`linux/arm64/v8`)
+    entries: tuple[Descriptor, ...]  # the live image, then its attestations in the live index
+    newest: str | None  # the tag the platform would have moved to; None: no tag provides it
+
+
+def hold_back(
+    newest_first: Sequence[tuple[str, Sequence[Descriptor]]], live: Sequence[Descriptor]
+) -> tuple[list[Pick], list[Hold]]:
+    """`pick` for a monotonic alias whose live index holds `live`: a platform never moves to
+    an older version than the one it holds, that of the newest matching tag still holding the
+    live image for it. `pick` takes the newest tag providing the platform, which is never older
+    than that tag; so the only platforms held back are those whose live image no tag holds
+    any more (its tag was deleted, or pushed again with another image), and they keep it."""
+    picks = pick(newest_first)
+    provided = {
+        (_platform(e), e.digest)
+        for _, entries in newest_first
+        for e in entries
+        if _runnable_platform(e)
+    }
+    newest = {name: p.tag for p in picks for name in p.platforms}
+    holds: list[Hold] = []
+    for child in _first_per_platform(live):
+        name = _platform(child)
+        if (name, child.digest) in provided:
+            continue
+        attached = tuple(e for e in live if e.attestation_of == child.digest)
+        holds.append(Hold(name, str(child.platform), (child, *attached), newest.get(name)))
+    if not holds:
+        return picks, []
+    held = {h.platform for h in holds}
+    kept = [p for p in (_without(p, held) for p in picks) if p is not None]
+    return kept, holds
+
+
+def _first_per_platform(entries: Sequence[Descriptor]) -> list[Descriptor]:
+    """The live index's runnable entries, the first of each platform (a hand-made index may
+    list one twice; the alias can hold only one)."""
+    seen: set[str] = set()
+    first: list[Descriptor] = []
+    for entry in entries:
+        if _runnable_platform(entry) and _platform(entry) not in seen:
+            seen.add(_platform(entry))
+            first.append(entry)
+    return first
+
+
+def _without(chosen: Pick, held: set[str]) -> Pick | None:
+    """`chosen` without the images (and their attestations) of the platforms in `held`."""
+    if not held & set(chosen.platforms):
+        return chosen
+    images = [e for e in chosen.entries if e.attestation_of is None and _platform(e) not in held]
+    if not images:
+        return None
+    digests = {e.digest for e in images}
+    attached = [e for e in chosen.entries if e.attestation_of in digests]
+    names = tuple(sorted({_platform(e) for e in images}))
+    shown = tuple(str(e.platform) for e in sorted(images, key=_platform))
+    return Pick(chosen.tag, (*images, *attached), names, shown)
+
+
+def describe_hold(track: Track, hold: Hold) -> str:
+    """Why a platform was held back, for the plan (the entry's note)."""
+    why = f"held back (monotonic): no tag of {_pattern_text(track)} holds the live image any more"
+    if hold.newest is None:
+        return f"{why}, and none provides {hold.shown}"
+    return f"{why}; the newest for {hold.shown} is {hold.newest}"
 
 
 def _runnable_platform(entry: Descriptor) -> bool:

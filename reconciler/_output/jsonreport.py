@@ -17,7 +17,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from .._config.schema import DRAFT
 from .._model.oci import DIGEST_PATTERN
 from .._pipeline.desired import DesiredEntry, DesiredIndex
-from .._pipeline.observed import Copy, LiveTag
+from .._pipeline.observed import Copy, LiveTag, Referrer
 from .._pipeline.plan import Action, Change
 from .._pipeline.report import Outcome, Report
 from .runerror import DESCRIPTIONS, ERROR_KINDS, RunError
@@ -113,12 +113,41 @@ _DESIRED: list[Field[DesiredIndex]] = [
         lambda d: [to_json(_ENTRY, e) for e in d.entries],
     ),
 ]
+_REFERRER: list[Field[Referrer]] = [
+    Field("digest", _DIGEST, lambda r: r.digest),
+    Field("media_type", _STRING, lambda r: r.media_type),
+    Field(
+        "artifact_type",
+        {"type": "string", "examples": ["application/vnd.dev.cosign.artifact.sig.v1+json"]},
+        lambda r: r.artifact_type,
+    ),
+    Field(
+        "found",
+        {
+            "oneOf": [
+                {"const": "referrers-api", "description": "listed by the referrers API"},
+                {"const": "tag-schema", "description": "listed by the tag schema's index"},
+                {"const": "legacy-tag", "description": "cosign's tag, written as `tag`"},
+            ]
+        },
+        lambda r: r.found,
+    ),
+    Field("tag", {"type": "string", "examples": ["sha256-<hex>.sig"]}, lambda r: r.tag, True),
+    Field("bytes", _COUNT, lambda r: r.size + sum(size for _, size in r.blobs)),
+]
 _COPY: list[Field[Copy]] = [
     Field("digest", _DIGEST, lambda c: c.digest),
     Field("media_type", _STRING, lambda c: c.media_type),
     Field("from", _STRING, lambda c: str(c.origin)),
     Field("source", _STRING, lambda c: c.source),
     Field("bytes", _COUNT, lambda c: c.size),
+    # Signatures, SBOMs and attestations copied with it (`referrers: copy`), before it.
+    Field(
+        "referrers",
+        {"type": "array", "items": object_schema(_REFERRER)},
+        lambda c: [to_json(_REFERRER, r) for r in c.referrers],
+        optional=True,
+    ),
 ]
 _ALIAS: list[Field[Outcome]] = [
     Field("target", _STRING, lambda o: o.plan.target.name),

@@ -15,11 +15,14 @@ from .._pipeline.report import Outcome, Report
 from .render import (
     SYMBOLS,
     describe_change,
+    failure_text,
+    held_entries,
     human_size,
     in_reading_order,
     index_label,
     short,
     source_notes,
+    subject_label,
     summary_text,
 )
 
@@ -33,7 +36,9 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{12}(?:[0-9a-f]{52})?")
 
 
 def render_markdown(report: Report, *, verbose: bool = False) -> str:
-    shown = [o for o in report.outcomes if verbose or o.action is not Action.NOOP]
+    shown = [
+        o for o in report.outcomes if verbose or o.action is not Action.NOOP or held_entries(o)
+    ]
     lines = [f"### {summary_text(report)}"]
     if shown:
         lines += ["", *_HEADER, *(_row(o, report.dry_run) for o in shown)]
@@ -52,18 +57,28 @@ def _row(outcome: Outcome, dry_run: bool) -> str:
     else:
         word = "unchanged" if action is Action.NOOP else f"**{action.value}**"
     index = ""
-    if plan.desired is not None and action is not Action.ERROR:
+    if plan.desired is not None and (action is not Action.ERROR or outcome.applied):
         index = f"{index_label(plan.desired.media_type)} `{short(plan.desired.manifest.digest)}`"
     if action in (Action.CONFLICT, Action.ERROR):
-        details = escape(outcome.message)
+        details = escape(failure_text(outcome))
+        details = _code_digests(details) if outcome.applied else details
     else:
         notes = source_notes(plan.desired) if plan.desired is not None else {}
         lines = [_change(c, notes.get(c.new or "", "")) for c in in_reading_order(plan.changes)]
         lines += [
-            f"`+` copy `{short(c.digest)}` ({human_size(c.size)} at most) from"
-            f" `{escape(str(c.origin))}`"
-            for c in plan.copies
+            f"`=` {escape(str(e.descriptor.platform))} `{short(e.descriptor.digest)}`"
+            f" {escape(e.note)}"
+            for e in held_entries(outcome)
         ]
+        for c in plan.copies:
+            lines.append(
+                f"`+` copy `{short(c.digest)}` ({human_size(c.size)} at most) from"
+                f" `{escape(str(c.origin))}`"
+            )
+            lines += [
+                f"`+` referrer `{short(r.digest)}` ({escape(r.kind)}) of {escape(subject_label(c))}"
+                for r in c.referrers
+            ]
         details = "<br>".join(lines)
     return f"| {symbol} | {name} | {word} | {index} | {details} |"
 

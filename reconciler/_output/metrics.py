@@ -42,8 +42,9 @@ class RunMetrics:
 
     @property
     def refused(self) -> bool:
-        """`--max-changes` refused the plan: `report` is the plan, none of it applied."""
-        return self.error is not None and self.error.kind == "max_changes"
+        """`--max-changes`, or `reconcile apply` finding the plan stale, refused the plan:
+        `report` is the plan, none of it applied."""
+        return self.error is not None and self.error.kind in ("max_changes", "stale")
 
     @property
     def errors(self) -> int:
@@ -63,10 +64,11 @@ _HELP = {
     "reconcile_last_run_duration_seconds": "How long the last run took, in seconds.",
     "reconcile_last_run_dry_run": "1 when the last run only planned (--dry-run), else 0.",
     "reconcile_last_run_aliases": "Aliases of the last run by action (after apply: the outcome).",
-    "reconcile_refused": "1 when --max-changes refused the last run's plan (nothing written).",
-    "reconcile_last_run_planned": (
-        "Aliases by action of the plan --max-changes refused; only after a refusal."
+    "reconcile_refused": (
+        "1 when --max-changes, or a stale saved plan, refused the last run's plan (nothing"
+        " written)."
     ),
+    "reconcile_last_run_planned": "Aliases by action of the refused plan; only after a refusal.",
     "reconcile_last_run_errors": (
         "Aliases in error or conflict in the last run; 1 when it stopped before planning"
         " (config, credentials)."

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._model.oci import DOCKER_LIST, OCI_INDEX
-from .._pipeline.desired import DesiredIndex
-from .._pipeline.observed import Copy
+from .._pipeline.desired import DesiredEntry, DesiredIndex
+from .._pipeline.observed import Copy, Referrer
 from .._pipeline.plan import Action, Change
 from .._pipeline.report import Outcome, Report
 from .jsonreport import JSON_SCHEMA_VERSION, Run, document
@@ -27,12 +27,15 @@ __all__ = [
     "SYMBOLS",
     "ChangeText",
     "describe_change",
+    "failure_text",
+    "held_entries",
     "in_reading_order",
     "index_label",
     "render_json",
     "render_text",
     "short",
     "source_notes",
+    "subject_label",
     "summary_text",
 ]
 
@@ -83,21 +86,33 @@ def _paint(text: str, code: str, color: bool) -> str:
 def render_text(report: Report, *, verbose: bool = False, color: bool = False) -> str:
     lines: list[str] = []
     for outcome in report.outcomes:
-        if outcome.action is Action.NOOP and not verbose:
-            continue
+        if outcome.action is Action.NOOP and not verbose and not held_entries(outcome):
+            continue  # unchanged aliases are counted; one holding a platform back is shown
         lines.extend(_alias_lines(outcome, report.dry_run, color))
     lines.append(summary_text(report, color=color))
     return "\n".join(lines) + "\n"
+
+
+def failure_text(outcome: Outcome) -> str:
+    """Why a conflict or error happened; for an alias written before something failed (its
+    after_write hook), what was written first: `created sha256:..., then hook ... exited
+    with 3`."""
+    desired = outcome.plan.desired
+    if not outcome.applied or outcome.error is None or desired is None:
+        return outcome.message
+    done = _DONE.get(outcome.plan.action, "written")
+    return f"{done} {short(desired.manifest.digest)}, then {outcome.message}"
 
 
 def _alias_lines(outcome: Outcome, dry_run: bool, color: bool) -> list[str]:
     action, name = outcome.action, outcome.plan.target.name
     symbol = _paint(SYMBOLS[action], _ACTION_COLOR[action], color)
     if action is Action.NOOP:
-        return [_paint(f"= {name} is up to date", _DIM, color)]
+        holds = [f"    {_held_line(e, color)}" for e in held_entries(outcome)]
+        return [_paint(f"= {name} is up to date", _DIM, color), *holds]
     if action in (Action.CONFLICT, Action.ERROR):
         word = _paint(action.value, _ACTION_COLOR[action], color)
-        return [f"{symbol} {_paint(name, _BOLD, color)} {word}: {outcome.message}"]
+        return [f"{symbol} {_paint(name, _BOLD, color)} {word}: {failure_text(outcome)}"]
     verb = (_PLANNED if dry_run else _DONE)[action]
     if action is Action.DELETE:
         why = "written by reconcile, no longer in the file"
@@ -113,8 +128,13 @@ def _alias_lines(outcome: Outcome, dry_run: bool, color: bool) -> list[str]:
         f"    {_change_line(c, color, notes.get(c.new or '', ''))}"
         for c in in_reading_order(outcome.plan.changes)
     ]
-    copies = [f"    {_copy_line(c, color)}" for c in outcome.plan.copies]
-    return [head, *changes, *copies]
+    copies = [
+        f"    {line}"
+        for c in outcome.plan.copies
+        for line in (_copy_line(c, color), *(_referrer_line(r, c, color) for r in c.referrers))
+    ]
+    holds = [f"    {_held_line(e, color)}" for e in held_entries(outcome)]
+    return [head, *changes, *holds, *copies]
 
 
 def _copy_line(copy: Copy, color: bool) -> str:
@@ -123,6 +143,18 @@ def _copy_line(copy: Copy, color: bool) -> str:
     return (
         f"{symbol} copy {short(copy.digest)} ({human_size(copy.size)} at most) from {copy.origin}"
     )
+
+
+def _referrer_line(referrer: Referrer, copy: Copy, color: bool) -> str:
+    """`+ referrer sha256:... (application/vnd.dev.cosign...) of linux/arm64`: copied with
+    the child it is attached to."""
+    symbol = _paint("+", _CHANGE_COLOR["add"], color)
+    return f"{symbol} referrer {short(referrer.digest)} ({referrer.kind}) of {subject_label(copy)}"
+
+
+def subject_label(copy: Copy) -> str:
+    """The child a referrer is attached to, as the plan names it: its platform."""
+    return copy.platform or short(copy.digest)
 
 
 def human_size(size: int) -> str:
@@ -148,6 +180,21 @@ def source_notes(desired: DesiredIndex) -> dict[str, str]:
     """Why each entry's source was taken, by digest (floating aliases only): a change whose
     new digest is here reads `from 10.21 (newest of 10.* for linux/arm64)`."""
     return {e.descriptor.digest: e.note for e in desired.entries if e.note}
+
+
+def held_entries(outcome: Outcome) -> list[DesiredEntry]:
+    """The platforms a monotonic alias kept at their live image instead of moving them (no
+    change, so no change line says it): shown under the alias, even an unchanged one."""
+    desired = outcome.plan.desired
+    if desired is None or outcome.action in (Action.CONFLICT, Action.ERROR):
+        return []
+    return [e for e in desired.entries if e.held and e.attestation_of is None]
+
+
+def _held_line(entry: DesiredEntry, color: bool) -> str:
+    """`= linux/arm64  sha256:...  held back (monotonic): ...`."""
+    symbol = _paint("=", _DIM, color)
+    return f"{symbol} {entry.descriptor.platform}  {short(entry.descriptor.digest)}  {entry.note}"
 
 
 def _change_line(change: Change, color: bool, note: str = "") -> str:

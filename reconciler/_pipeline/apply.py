@@ -4,7 +4,8 @@ time. Per alias:
 - `create` / `update`: first the repository when the plan creates it (ECR with
   `create_repository: true`); then the sources' manifests that live in other repositories
   (copy.py: their blobs, then each child manifest by digest); last, one PUT of the index,
-  whose digest the registry confirms is checked against the bytes sent;
+  whose digest the registry confirms is checked against the bytes sent; then the alias's
+  after_write hook, if any (hooks.py): when it fails, the alias is an error that was written;
 - `delete` (prune): the alias tag is removed (prune.delete_alias).
 
 One alias failing never stops the others. Once `stop` is set (a signal, `--timeout`) no new
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .._errors import GuardError, Interrupted, ReconcileError, RegistryError
 from .._registry.interface import ClientFor, Registry
+from .hooks import HookError, after_write
 from .plan import Action, AliasPlan, Plan
 from .prune import delete_alias
 from .report import Outcome, Report
@@ -99,6 +101,11 @@ def apply_alias(
         log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)
         return Outcome(alias, error=exc)
     log.info("%s: %s %s", target.name, alias.action.value, alias.desired.manifest.digest)
+    try:
+        after_write(alias, stop)
+    except HookError as exc:  # the index stays written: an error that was applied
+        log.warning("%s: %s", target.name, exc)
+        return Outcome(alias, applied=True, error=exc)
     return Outcome(alias, applied=True)
 
 

@@ -38,6 +38,7 @@ class DesiredEntry:
     descriptor: Descriptor  # exactly as written into the index
     source: str  # the source label it came from
     note: str = ""  # why a floating alias took that source
+    held: bool = False  # a monotonic alias kept the live image (the note says why)
 
     @property
     def attestation_of(self) -> str | None:
@@ -75,7 +76,7 @@ def _flatten(sources: tuple[ResolvedSource, ...]) -> tuple[list[DesiredEntry], l
     for resolved in sources:
         for descriptor in resolved.entries:
             _require_platform(descriptor)
-            entry = DesiredEntry(descriptor, resolved.source.label, resolved.note)
+            entry = DesiredEntry(descriptor, resolved.source.label, resolved.note, resolved.held)
             (attestations if entry.attestation_of is not None else runnable).append(entry)
     return runnable, attestations
 

@@ -33,6 +33,7 @@ from .._model.oci import (
 from .._model.repository import RepositoryState
 from .._registry.interface import ReaderFor, RegistryReader
 from .observed import Copy, LiveTag, ObservedAlias, ResolvedSource
+from .referrers import find_referrers
 from .shared import SharedReads
 
 __all__ = [
@@ -131,7 +132,7 @@ def observe_alias(target: AliasTarget, client_for: ReaderFor) -> ObservedAlias:
         repository = repository_state(client, target)
         live = read_live(client, target.repository.name, target.tag)
         sources = (
-            resolve_track(client, target)
+            resolve_track(client, target, live)
             if target.track is not None
             else resolve_sources(client_for, target)
         )
@@ -196,12 +197,17 @@ def resolve_sources(client_for: ReaderFor, target: AliasTarget) -> tuple[Resolve
     return tuple(resolved)
 
 
-def resolve_track(client: RegistryReader, target: AliasTarget) -> tuple[ResolvedSource, ...]:
+def resolve_track(
+    client: RegistryReader, target: AliasTarget, live: LiveTag | None = None
+) -> tuple[ResolvedSource, ...]:
     """A floating alias: for each platform, the newest tag matching `track` that provides it.
 
     One tag listing, then the newest `MAX_CANDIDATES` matching tags are read (a HEAD each when
     the cache knows them: their platforms come from cached manifests and configs). Tags that
     hold something else than images (an artifact, a config naming no platform) are skipped.
+    A `monotonic` alias also weighs `live`, the index its tag holds (already read, so nothing
+    more is): a platform whose live image no matching tag holds any more keeps it
+    (`tracking.hold_back`), marked `held` and sorted in among the picks by platform.
     """
     track = target.track
     assert track is not None
@@ -217,21 +223,33 @@ def resolve_track(client: RegistryReader, target: AliasTarget) -> tuple[Resolved
     with ThreadPoolExecutor(max_workers=_TRACK_READERS) as pool:
         read = list(pool.map(lambda tag: _read_candidate(client, repository, tag), considered))
     found = {tag: resolved for tag, resolved in zip(considered, read, strict=True) if resolved}
-    picks = tracking.pick([(tag, found[tag].entries) for tag in considered if tag in found])
-    if not picks:
+    newest_first = [(tag, found[tag].entries) for tag in considered if tag in found]
+    held_live = live.entries if target.monotonic and live and live.kind == "index" else ()
+    picks, holds = tracking.hold_back(newest_first, held_live)
+    if not picks and not holds:
         raise AliasError(
             f"no tag of {client.host}/{repository} matching {track.pattern!r} ({track.scheme})"
             f" holds an image ({len(tags)} tags, {len(matching)} matching)"
         )
-    return tuple(
-        replace(
-            found[p.tag],
-            entries=p.entries,
-            note=tracking.describe(track, p.shown),
-            candidates=tuple(considered),
+    chosen = [
+        (
+            p.platforms,
+            replace(found[p.tag], entries=p.entries, note=tracking.describe(track, p.shown)),
         )
         for p in picks
+    ]
+    chosen += [((h.platform,), _held_source(track, h)) for h in holds]
+    return tuple(
+        replace(resolved, candidates=tuple(considered))
+        for _, resolved in sorted(chosen, key=lambda c: c[0])
     )
+
+
+def _held_source(track: tracking.Track, hold: tracking.Hold) -> ResolvedSource:
+    """The live image a monotonic alias keeps, as a source named by its digest."""
+    image = hold.entries[0]
+    note = tracking.describe_hold(track, hold)
+    return ResolvedSource(Source(digest=image.digest), image, hold.entries, note=note, held=True)
 
 
 def _read_candidate(client: RegistryReader, repository: str, tag: str) -> ResolvedSource | None:
@@ -294,9 +312,12 @@ def find_copies(
     sources: tuple[ResolvedSource, ...],
 ) -> tuple[Copy, ...]:
     """Manifests of other repositories' sources that the alias's repository lacks. Children of
-    the live index are there already (registries enforce it), so only the others are asked."""
+    the live index are there already (registries enforce it), so only the others are asked.
+    Each copy brings what is attached to it (signatures, SBOMs, attestations) unless the
+    alias says `referrers: skip`; an alias without copies reads nothing more."""
     present = {entry.digest for entry in live.entries}
     copies: list[Copy] = []
+    with_referrers = target.referrers == "copy"
     for resolved in sources:
         if resolved.origin is None:
             continue
@@ -304,16 +325,22 @@ def find_copies(
             if entry.digest in present or home.head_manifest(target.repository.name, entry.digest):
                 continue
             present.add(entry.digest)
-            copies.append(_copy_of(client_for(resolved.origin.registry), resolved, entry))
+            origin = client_for(resolved.origin.registry)
+            copies.append(_copy_of(origin, resolved, entry, with_referrers=with_referrers))
     return tuple(copies)
 
 
-def _copy_of(origin: RegistryReader, resolved: ResolvedSource, entry: Descriptor) -> Copy:
+def _copy_of(
+    origin: RegistryReader, resolved: ResolvedSource, entry: Descriptor, *, with_referrers: bool
+) -> Copy:
     assert resolved.origin is not None
-    manifest = origin.get_manifest(resolved.origin.name, entry.digest)
+    repository = resolved.origin.name
+    manifest = origin.get_manifest(repository, entry.digest)
     refs = tuple((blob.digest, blob.size) for blob in parse_blobs(manifest, origin.host))
     label = resolved.source.label
-    return Copy(entry.digest, manifest.media_type, resolved.origin, label, refs)
+    platform = str(entry.platform) if entry.platform else ""
+    attached = find_referrers(origin, repository, entry.digest) if with_referrers else ()
+    return Copy(entry.digest, manifest.media_type, resolved.origin, label, refs, platform, attached)
 
 
 def _image_platform(

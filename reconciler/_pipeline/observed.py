@@ -15,7 +15,15 @@ from .._model.names import RepositoryName
 from .._model.oci import Descriptor
 from .._model.repository import RepositoryState
 
-__all__ = ["Copy", "LiveTag", "ObservedAlias", "Orphan", "ResolvedSource"]
+__all__ = [
+    "Copy",
+    "LiveTag",
+    "ObservedAlias",
+    "Orphan",
+    "Referrer",
+    "ReferrerFound",
+    "ResolvedSource",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,34 @@ class ResolvedSource:
     # A floating alias's pick: the matching tags it considered, newest first (what a saved
     # plan compares to tell whether a newer tag appeared since).
     candidates: tuple[str, ...] = ()
+    # A monotonic floating alias kept the live image for this platform (no matching tag holds
+    # it any more); `source` is then that image's digest and `note` says why.
+    held: bool = False
+
+
+ReferrerFound = Literal["referrers-api", "tag-schema", "legacy-tag"]
+
+
+@dataclass(frozen=True)
+class Referrer:
+    """A signature, SBOM or attestation attached to a child that is copied: copied with it,
+    by digest, with its blobs. `found` says where: the source registry's referrers API, its
+    referrers tag schema (`sha256-<hex>`), or one of cosign's legacy tags (`tag`)."""
+
+    digest: str
+    media_type: str
+    artifact_type: str  # the manifest's artifactType, else its config's media type
+    size: int  # of the manifest
+    blobs: tuple[tuple[str, int], ...]  # (digest, size) of its config and layers
+    found: ReferrerFound
+    tag: str = ""  # the legacy tag (`sha256-<hex>.sig`), written under the same name
+
+    @property
+    def kind(self) -> str:
+        """What the plan shows: the artifact type, or for a legacy tag its suffix."""
+        if self.tag:
+            return f"legacy {self.tag[self.tag.rfind('.') :]} tag"
+        return self.artifact_type or self.media_type
 
 
 @dataclass(frozen=True)
@@ -57,6 +93,8 @@ class Copy:
     origin: RepositoryName
     source: str  # the source label, for the plan
     blobs: tuple[tuple[str, int], ...]  # (digest, size) of its config and layers
+    platform: str = ""  # of the index entry it is, for the plan's referrer lines
+    referrers: tuple[Referrer, ...] = ()  # copied with it (`referrers: copy`)
 
     @property
     def size(self) -> int:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from .._config.models import AliasTarget
 from .._errors import ReconcileError
 from .._model import platforms
-from .._model.oci import Descriptor
+from .._model.oci import Descriptor, Platform
 from .._model.repository import RepositoryState
 from .desired import DesiredIndex, build_index
 from .observed import Copy, LiveTag, ObservedAlias, Orphan
@@ -138,6 +138,10 @@ def _plan(observed: ObservedAlias, force: bool) -> AliasPlan:
         desired = build_index(target, observed.sources)
     except ReconcileError as exc:
         return AliasPlan(target, Action.ERROR, live=live, message=str(exc))
+    missing = _missing_platforms(target.require_platforms, desired)
+    if missing:  # before the live tag is looked at: neither a create nor --force may pass
+        message = _missing_message(target.require_platforms, missing, desired)
+        return AliasPlan(target, Action.CONFLICT, desired, live, message=message)
     if live.kind == "absent":
         changes = _diff(_view((), None, target), _desired_view(desired, target), desired)
         return AliasPlan(target, Action.CREATE, desired, live, changes)
@@ -147,6 +151,42 @@ def _plan(observed: ObservedAlias, force: bool) -> AliasPlan:
     changes = _diff(live_view, _desired_view(desired, target), desired, live.entries)
     action = Action.UPDATE if changes else Action.NOOP
     return AliasPlan(target, action, desired, live, changes)
+
+
+def _missing_platforms(required: Sequence[str], desired: DesiredIndex) -> list[str]:
+    """The required platforms (as the file spells them) that no runnable entry of `desired`
+    provides. Matching is by meaning, as everywhere: `linux/arm64` is `linux/arm64/v8` and
+    `linux/aarch64`, `linux/arm` is `linux/arm/v7`. A required platform names os, architecture
+    and variant only, so any `os.version` of a Windows image satisfies it."""
+    held = {
+        _machine(e.descriptor.platform)
+        for e in desired.entries
+        if e.attestation_of is None and e.descriptor.platform is not None
+    }
+    return [text for text in required if _machine(platforms.parse(text)) not in held]
+
+
+def _machine(platform: Platform) -> tuple[str, str, str]:
+    """The normalised os, architecture and variant: what a required platform can name."""
+    key = platforms.normalize(platform)
+    return (key.os, key.architecture, key.variant)
+
+
+def _missing_message(required: Sequence[str], missing: Sequence[str], desired: DesiredIndex) -> str:
+    """`the index would lack the required platform linux/arm64 (require_platforms: ...; it
+    would hold linux/amd64); nothing is written`: what is missing, what was asked, and what the
+    sources gave instead, so that the reader sees which source lost a platform."""
+    noun = "platform" if len(missing) == 1 else "platforms"
+    holds = [
+        str(e.descriptor.platform)
+        for e in desired.entries
+        if e.attestation_of is None and e.descriptor.platform is not None
+    ]
+    return (
+        f"the index would lack the required {noun} {', '.join(missing)} (require_platforms:"
+        f" {', '.join(required)}; it would hold {', '.join(holds) or 'no platform'});"
+        " nothing is written"
+    )
 
 
 def _foreign(target: AliasTarget, desired: DesiredIndex, live: LiveTag, force: bool) -> AliasPlan:

@@ -145,6 +145,9 @@ class _SharingReader:
     def list_tags(self, repository: str) -> list[str]:
         return self._shared.list_tags(self._reader, repository)
 
+    def referrers(self, repository: str, digest: str) -> tuple[Descriptor, ...] | None:
+        return self._reader.referrers(repository, digest)
+
     def get_blob(self, repository: str, digest: str) -> bytes:
         return self._reader.get_blob(repository, digest)
 

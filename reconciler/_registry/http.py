@@ -32,11 +32,13 @@ from .._errors import (
 from .._model.names import DOCKER_HUB, canonical_host, reference_text
 from .._model.oci import (
     MANIFEST_ACCEPT,
+    OCI_INDEX,
     Descriptor,
     Manifest,
     digest_of,
     is_digest,
     media_type_of,
+    parse_index,
 )
 from .answer import Answer, error_code, read_at_most
 from .auth import RegistryAuth
@@ -78,6 +80,7 @@ DOCKER_CERTS_D = "/etc/docker/certs.d"  # docker's per-registry CA certificates:
 CERTS_D_ENV = "RECONCILE_DOCKER_CERTS_D"  # another certs.d root (tests; rootless docker)
 _TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everything at once
 _MAX_TAG_PAGES = 1000
+_MAX_REFERRER_PAGES = 10  # a subject with more than a few pages of referrers is hostile
 USER_AGENT = f"reconciler/{__version__}"
 
 
@@ -270,6 +273,16 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
         """PUT `manifest` at `tag`; returns the digest the registry confirmed."""
+        return self._put_manifest(repository, tag, manifest)[0]
+
+    def put_referrer(self, repository: str, manifest: Manifest) -> bool:
+        """PUT a manifest that names a `subject`, by its digest; True when the answer has the
+        `OCI-Subject` header, by which a registry with the referrers API says it listed the
+        manifest there (distribution-spec v1.1). Without it the writer keeps the tag schema."""
+        return self._put_manifest(repository, manifest.digest, manifest)[1]
+
+    def _put_manifest(self, repository: str, tag: str, manifest: Manifest) -> tuple[str, bool]:
+        """The digest the registry confirmed, and whether it processed the subject."""
         what = reference_text(repository, tag)  # a digest when a copy puts a child
         response = self._send(
             "PUT",
@@ -278,7 +291,7 @@ class RegistryClient:
             headers={"Content-Type": manifest.media_type},
         )
         if response.status in (400, 409) and self._already_there(repository, tag, manifest):
-            return manifest.digest  # ECR answers an identical push with "already exists"
+            return manifest.digest, False  # ECR answers an identical push "already exists"
         self._check(response, what)
         confirmed = response.headers.get("docker-content-digest") or manifest.digest
         self._verify(confirmed, manifest.digest, what)
@@ -286,7 +299,7 @@ class RegistryClient:
         self._cache.put(manifest.digest, manifest.raw)
         if not is_digest(tag):
             self._cache.set_hint(self.host, repository, tag, manifest.digest)
-        return confirmed
+        return confirmed, bool(response.headers.get("oci-subject"))
 
     def _already_there(self, repository: str, tag: str, manifest: Manifest) -> bool:
         live = self.head_manifest(repository, tag)
@@ -311,6 +324,27 @@ class RegistryClient:
                 # that pages onto another host is broken or hostile: stop.
                 raise ProtocolError(self.host, f"{repository}: tag list links to another host")
         raise ProtocolError(self.host, f"{repository}: more than {_MAX_TAG_PAGES} pages of tags")
+
+    def referrers(self, repository: str, digest: str) -> tuple[Descriptor, ...] | None:
+        """The referrers API's list of manifests whose `subject` is `digest` (an image index,
+        paged with `Link` like tag lists); None when the registry answers 404, which is how
+        distribution-spec v1.1 says a registry without the API answers."""
+        what = f"{reference_text(repository, digest)}: referrers"
+        url: str | None = f"/v2/{repository}/referrers/{digest}"
+        found: list[Descriptor] = []
+        for page in range(_MAX_REFERRER_PAGES):
+            if url is None:
+                return tuple(found)
+            response = self._send("GET", url, cap=MAX_MANIFEST_BYTES, headers={"Accept": OCI_INDEX})
+            if response.status == 404 and page == 0:
+                return None
+            self._check(response, what)
+            listing = Manifest(response.body, OCI_INDEX, digest_of(response.body))
+            found.extend(parse_index(listing, self.host))
+            url = _next_page(response)
+            if url is not None and httpx.URL(url).netloc != response.url.netloc:
+                raise ProtocolError(self.host, f"{what}: the list links to another host")
+        raise ProtocolError(self.host, f"{what}: more than {_MAX_REFERRER_PAGES} pages")
 
     def _tag_page(self, url: str, repository: str) -> tuple[Answer, list[str]]:
         """One page, retried like any read: the answer (its body empty when it was a tag

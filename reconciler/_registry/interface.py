@@ -36,6 +36,12 @@ class RegistryReader(Protocol):
 
     def list_tags(self, repository: str) -> list[str]: ...
 
+    def referrers(self, repository: str, digest: str) -> tuple[Descriptor, ...] | None:
+        """The manifests whose `subject` is `digest`, as the referrers API lists them; None
+        when the registry has no referrers API (then the tag schema holds them, if anyone
+        wrote them)."""
+        ...
+
     def get_blob(self, repository: str, digest: str) -> bytes: ...
 
     def repository_facts(self, repository: str, tag: str) -> RepositoryState:
@@ -56,6 +62,12 @@ class Registry(RegistryReader, Protocol):
     # -- writes --------------------------------------------------------------------------
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str: ...
+
+    def put_referrer(self, repository: str, manifest: Manifest) -> bool:
+        """PUT a manifest with a `subject` by its digest; True when the registry says it
+        processed the subject into its referrers API (the `OCI-Subject` answer header),
+        False when the writer must maintain the tag schema itself."""
+        ...
 
     def create_repository(self, repository: str) -> None:
         """Create a repository the plan creates (`RepositoryState.exists` was False)."""

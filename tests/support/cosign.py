@@ -42,16 +42,25 @@ class Cosign:
         if not self.key.exists():
             self._run("generate-key-pair")
 
-    def sign(self, ref: str) -> None:
-        """Sign `ref` (REPO@DIGEST) with the private key; pushes `sha256-<hex>.sig`."""
-        self._run("sign", "--key", str(self.key), "--tlog-upload=false", "--yes", *_PLAIN_HTTP, ref)
+    def sign(self, ref: str, *, oci11: bool = False) -> None:
+        """Sign `ref` (REPO@DIGEST) with the private key; pushes `sha256-<hex>.sig`, or with
+        `oci11` an OCI 1.1 referrer (a manifest whose `subject` is `ref`: listed by the
+        referrers API, or else in the `sha256-<hex>` tag schema index cosign maintains)."""
+        mode = ("--registry-referrers-mode=oci-1-1",) if oci11 else ()
+        self._run(
+            "sign", "--key", str(self.key), "--tlog-upload=false", "--yes", *mode, *_PLAIN_HTTP,
+            ref,
+        )  # fmt: skip
 
-    def verify(self, ref: str) -> list[dict[str, Any]]:
+    def verify(self, ref: str, *, oci11: bool = False) -> list[dict[str, Any]]:
         """Verify `ref` against the public key; returns the verified payloads (one per
-        signature). Raises CosignError when no signature verifies."""
+        signature). Raises CosignError when no signature verifies. With `oci11`, OCI 1.1
+        referrers are tried first (cosign falls back to the `.sig` tag when none verifies)."""
+        mode = ("--experimental-oci11",) if oci11 else ()
         out = self._run(
-            "verify", "--key", str(self.public_key), "--private-infrastructure", *_PLAIN_HTTP, ref
-        )
+            "verify", "--key", str(self.public_key), "--private-infrastructure", *mode,
+            *_PLAIN_HTTP, ref,
+        )  # fmt: skip
         payloads: list[dict[str, Any]] = json.loads(out)
         return payloads
 
@@ -74,6 +83,7 @@ class Cosign:
         return {
             **kept,
             "COSIGN_PASSWORD": _PASSWORD,
+            "COSIGN_EXPERIMENTAL": "1",  # the OCI 1.1 referrers mode is experimental in v2
             "HOME": str(self.workdir),  # no ~/.sigstore or ~/.docker of the user
             "TUF_ROOT": str(self.workdir / "tuf"),
             "HTTPS_PROXY": _NOWHERE,

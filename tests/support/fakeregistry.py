@@ -47,11 +47,17 @@ class UnusedRegistry:
     def list_tags(self, repository: str) -> list[str]:
         _unexpected(f"list the tags of {repository}")
 
+    def referrers(self, repository: str, digest: str) -> tuple[Descriptor, ...] | None:
+        _unexpected(f"list the referrers of {repository}@{digest}")
+
     def get_blob(self, repository: str, digest: str) -> bytes:
         _unexpected(f"GET blob {digest}")
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
         _unexpected(f"PUT {repository}:{tag}")
+
+    def put_referrer(self, repository: str, manifest: Manifest) -> bool:
+        _unexpected(f"PUT referrer {repository}@{manifest.digest}")
 
     def head_blob(self, repository: str, digest: str) -> bool:
         _unexpected(f"HEAD blob {digest}")

@@ -7,8 +7,11 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,32 +96,23 @@ def expand(script: str, matrix: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
-def test_workflows_are_well_formed_and_run_valid_commands(path: Path) -> None:
+def test_workflows_run_reconcile_directly_or_through_this_repositorys_action(path: Path) -> None:
+    """Commands in `run:` steps are valid command lines; the action's own are checked in
+    tests/unit/test_github_action.py."""
     (workflow,) = load_all(path)
     assert triggers(workflow) and workflow["jobs"]
-    commands = []
+    commands, actions = [], []
     for job in workflow["jobs"].values():
         assert job["runs-on"] and job["steps"]
         for step in job["steps"]:
             assert ("uses" in step) != ("run" in step), step
+            if step.get("uses", "").startswith("example-org/manifest-reconciler@"):
+                actions.append(step)
             for matrix in matrix_values(job):
                 commands += commands_in_script(expand(step.get("run", ""), matrix))
-    assert commands
+    assert commands or actions
     for words in commands:
         check_command(words)
-
-
-def test_the_plan_workflow_comments_the_markdown_plan_on_pull_requests() -> None:
-    (workflow,) = load_all(EXAMPLES / "github" / "reconcile-plan.yml")
-    assert triggers(workflow)["pull_request"]["paths"] == ["manifests.yaml"]
-    assert workflow["permissions"]["pull-requests"] == "write"
-    steps = workflow["jobs"]["plan"]["steps"]
-    plans = [check_command(w) for s in steps for w in commands_in_script(s.get("run", ""))]
-    plan = next(a for a in plans if a.command is None)
-    assert (plan.dry_run, plan.detailed_exitcode, plan.output) == (True, True, "markdown")
-    assert any(a.command == "validate" for a in plans)
-    comment = next(s for s in steps if s.get("uses", "").startswith("actions/github-script"))
-    assert "plan.md" in comment["with"]["script"]
 
 
 def test_the_sync_workflow_runs_on_a_schedule_and_covers_every_shard() -> None:
@@ -273,6 +267,166 @@ def test_the_pre_commit_hook_exists_and_validates_offline(
 def test_the_package_provides_the_reconcile_command() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert 'reconcile = "reconciler._cli.main:main"' in text
+
+
+# -- each format checked by a validator made for it, offline -------------------------------------
+
+# The newest Kubernetes kubernetes-validate ships; pyproject.toml pins the package, so both move
+# together (test_the_pinned_kubernetes_version_is_the_newest_the_validator_ships).
+KUBERNETES_VERSION = "1.37.0"
+BIN = Path(sys.executable).parent  # the venv's console scripts: check-jsonschema, ...
+VALIDATED = [ROOT / "action.yml", ROOT / ".pre-commit-hooks.yaml", *YAML_FILES]
+# A proxy nothing listens on: a validator that tried to download a schema would fail.
+OFFLINE = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+           "NO_PROXY": "", "no_proxy": ""}  # fmt: skip
+
+
+def format_of(name: str, docs: list[Any]) -> str | None:
+    """Which validator a YAML file is for, by its name or the shape of its documents."""
+    if name == "action.yml":
+        return "github-action"
+    if name == ".pre-commit-hooks.yaml":
+        return "pre-commit-hooks"
+    first = docs[0] if docs else None
+    if isinstance(first, dict) and "jobs" in first and triggers(first):
+        return "github-workflow"
+    if isinstance(first, dict) and "repos" in first:
+        return "pre-commit-config"
+    if docs and all(isinstance(d, dict) and {"apiVersion", "kind"} <= set(d) for d in docs):
+        return "kubernetes"
+    return None
+
+
+def validate_format(kind: str, path: Path) -> str:
+    """Runs the format's own validator on `path`; returns its complaint, "" when valid."""
+    if kind in ("github-workflow", "github-action"):
+        schema = {
+            "github-workflow": "vendor.github-workflows",
+            "github-action": "vendor.github-actions",
+        }
+        argv = [str(BIN / "check-jsonschema"), "--builtin-schema", schema[kind], str(path)]
+    elif kind == "kubernetes":
+        argv = [str(BIN / "kubernetes-validate"), "--strict", "--kubernetes-version",
+                KUBERNETES_VERSION, str(path)]  # fmt: skip
+    elif kind in ("pre-commit-config", "pre-commit-hooks"):
+        # pre-commit's own schema, through its Python API (`load_config`, `load_manifest`).
+        load = "load_config" if kind == "pre-commit-config" else "load_manifest"
+        code = f"from pre_commit.clientlib import {load}; {load}({str(path)!r})"
+        argv = [sys.executable, "-c", code]
+    else:
+        raise AssertionError(kind)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, env=OFFLINE, timeout=120, check=False
+    )
+    return "" if done.returncode == 0 else f"exit {done.returncode}: {done.stdout}{done.stderr}"
+
+
+@pytest.mark.parametrize("path", VALIDATED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_example_passes_the_validator_made_for_its_format(path: Path) -> None:
+    kind = format_of(path.name, load_all(path))
+    if kind is None:  # reconcile's own config: tests/unit/test_schema.py checks it
+        assert path == EXAMPLES / "manifests.yaml"
+        return
+    assert validate_format(kind, path) == ""
+
+
+def test_examples_cover_every_format_with_a_validator() -> None:
+    kinds = {format_of(p.name, load_all(p)) for p in VALIDATED}
+    assert kinds == {"github-action", "github-workflow", "kubernetes", "pre-commit-config",
+                     "pre-commit-hooks", None}  # fmt: skip
+
+
+BROKEN = [
+    ("github-workflow", "examples/github/reconcile-apply.yml", "    runs-on:", "    runs_on:"),
+    ("github-workflow", "examples/github/reconcile-sync.yml", "    steps:", "    stages:"),
+    ("github-action", "action.yml", "  using: composite", "  using: compost"),
+    ("github-action", "action.yml", "      shell: bash\n", ""),
+    ("kubernetes", "examples/kubernetes/reconcile.yaml", "concurrencyPolicy", "concurencyPolicy"),
+    ("kubernetes", "examples/kubernetes/reconcile.yaml", "completions: 2", "completions: two"),
+    ("pre-commit-config", "examples/pre-commit-config.yaml", "    rev: v0.1.0\n", ""),
+    ("pre-commit-hooks", ".pre-commit-hooks.yaml", "  language: python", "  language: cobol"),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "old", "new"),
+    BROKEN,
+    ids=[f"{kind}: {new.strip() or 'no ' + old.strip()}" for kind, _, old, new in BROKEN],
+)
+def test_each_validator_rejects_a_broken_copy_of_its_example(
+    tmp_path: Path, kind: str, name: str, old: str, new: str
+) -> None:
+    """The validators are real: one mistake in a copy of a passing example fails it."""
+    text = (ROOT / name).read_text()
+    assert old in text
+    broken = tmp_path / Path(name).name
+    broken.write_text(text.replace(old, new))
+    assert format_of(Path(name).name, load_all(ROOT / name)) == kind
+    assert validate_format(kind, broken) != ""
+
+
+def test_the_pinned_kubernetes_version_is_the_newest_the_validator_ships() -> None:
+    utils = importlib.import_module("kubernetes_validate.utils")
+    assert utils.latest_version() == KUBERNETES_VERSION
+
+
+def crontab_problems(text: str) -> list[str]:
+    """python-crontab's reading of a crontab: lines that are no valid job (nor a comment, an
+    environment setting or blank)."""
+    crontab = importlib.import_module("crontab").CronTab(tab=text)
+    problems = [str(line) for line in crontab.lines if isinstance(line, str) and line.strip()
+                and not line.lstrip().startswith("#")]  # fmt: skip
+    problems += [str(job) for job in crontab if job.is_enabled() and not job.is_valid()]
+    if not any(job.is_enabled() for job in crontab):
+        problems.append("no job")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(None, None), ("*/15 * * * *", "*/15 * * *"), ("*/15 * * * *", "*/15 24 * * *")],
+    ids=["as is", "four fields", "hour 24"],
+)
+def test_the_crontab_passes_python_crontab_and_a_broken_copy_does_not(
+    old: str | None, new: str | None
+) -> None:
+    text = (EXAMPLES / "crontab").read_text()
+    if old is None or new is None:
+        assert crontab_problems(text) == []
+    else:
+        assert old in text
+        assert crontab_problems(text.replace(old, new)) != []
+
+
+README_BLOCKS = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+
+
+def without_leading_comments(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    while lines and (lines[0].startswith("#") or not lines[0].strip()):
+        lines.pop(0)
+    return "".join(lines)
+
+
+def test_readme_snippets_of_these_formats_mirror_an_example_and_pass_its_validator(
+    tmp_path: Path,
+) -> None:
+    """The README shows workflows, manifests and hook files as they are in examples/ (without
+    their leading comments), so the validators above check what a reader copies."""
+    bodies = {without_leading_comments(p.read_text()): p for p in VALIDATED}
+    checked = []
+    for n, block in enumerate(README_BLOCKS):
+        docs = [doc for doc in yaml.safe_load_all(block) if doc is not None]
+        kind = format_of("", docs)
+        if kind is None:
+            continue
+        assert block in bodies, f"README block {n} ({kind}) is no example file's content"
+        snippet = tmp_path / f"readme-{n}.yaml"
+        snippet.write_text(block)
+        assert validate_format(kind, snippet) == ""
+        checked.append(bodies[block].relative_to(ROOT))
+    assert checked == [Path("examples/github/reconcile-apply.yml")]
 
 
 # -- README -----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def fake_go(directory: Path, version: str) -> Path:
         "#!/bin/sh\n"
         f'echo "$@" >> {directory}/calls\n'
         f'if [ "$1" = env ]; then echo {version}; exit 0; fi\n'
-        'if [ "$1" = build ]; then echo binary > "$4"; fi\n'
+        f'if [ "$1" = build ]; then /bin/ls >> {directory}/calls; echo binary > "$4"; fi\n'
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script
@@ -66,6 +66,38 @@ def test_a_missing_tool_is_built_at_its_version_and_linked(
     ]
     assert (tools_dir / "bin" / "peer").resolve() == binary
     assert "built peer v1.2.3 in" in capsys.readouterr().err
+
+
+def test_a_tool_of_ours_is_built_from_its_source_and_again_when_the_source_changes(
+    tools_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "src" / "stand-in"
+    source.mkdir(parents=True)
+    (source / "main.go").write_text("package main\n")
+    tool = GoTool("stand-in", "example.test/lib", "v0.1.0", ".", "a stand-in", source=source)
+    go = fake_go(tmp_path / "gobin", "go1.26.8")
+    monkeypatch.setenv("PATH", str(go.parent))
+    assert gotools.ensure_all((tool,)) == 0
+    first = tool.binary
+    calls = (go.parent / "calls").read_text().splitlines()
+    assert calls[1:] == [
+        "mod init reconciler.test/gotools",
+        "get example.test/lib@v0.1.0",
+        f"build -trimpath -o {first} .",
+        "main.go",  # the source was in the module built
+    ]
+    assert first.parent.name == f"stand-in-v0.1.0-{tool.source_hash}"
+    (source / "main.go").write_text("package main\n\nfunc main() {}\n")
+    assert gotools.ensure_all((tool,)) == 0
+    assert tool.binary != first and tool.binary.is_file()
+    assert (tools_dir / "bin" / "stand-in").resolve() == tool.binary
+
+
+def test_the_referrers_registry_is_built_from_tools_referrers_registry() -> None:
+    [tool] = [t for t in gotools.TOOLS if t.name == "referrers-registry"]
+    assert tool.source == ROOT / "tools" / "referrers-registry"
+    assert [p.name for p in tool.source_files] == ["main.go"]
+    assert (tool.module, tool.version) == ("github.com/google/go-containerregistry", "v0.22.1")
 
 
 def test_a_built_tool_is_not_built_again_and_needs_no_go(

@@ -109,6 +109,9 @@ ROUTES = (
     _route("PUT", r"/v2/.+/manifests/[^/]+", "ecr:PutImage"),
     _route("DELETE", r"/v2/.+/manifests/[^/]+", "ecr:BatchDeleteImage"),
     _route("GET", r"/v2/.+/tags/list", "ecr:ListImages"),
+    # The referrers API lists manifests, as ECR's ListImageReferrers does, which needs
+    # `ecr:BatchGetImage` (its API reference).
+    _route("GET", rf"/v2/.+/referrers/{DIGEST_PATH}", "ecr:BatchGetImage"),
     _route("HEAD", rf"/v2/.+/blobs/{DIGEST_PATH}", "ecr:BatchCheckLayerAvailability"),
     _route("GET", rf"/v2/.+/blobs/{DIGEST_PATH}", "ecr:GetDownloadUrlForLayer"),
     _route("POST", r"/v2/.+/blobs/uploads/", "ecr:InitiateLayerUpload", mount=False),
@@ -125,7 +128,9 @@ REGISTRY_CALLS: dict[str, Mode] = {
     "get_manifest": Mode.DRY_RUN,
     "get_blob": Mode.DRY_RUN,
     "list_tags": Mode.DRY_RUN,
+    "referrers": Mode.DRY_RUN,
     "put_manifest": Mode.APPLY,
+    "put_referrer": Mode.APPLY,
     "head_blob": Mode.APPLY,
     "mount_blob": Mode.APPLY,
     "start_upload": Mode.APPLY,
@@ -139,6 +144,8 @@ REGISTRY_CALLS: dict[str, Mode] = {
 CALLER_MODES: dict[str, Mode] = {
     "_pipeline/observe.py": Mode.DRY_RUN,
     "_pipeline/shared.py": Mode.DRY_RUN,  # the reads of one observation
+    "_pipeline/recheck.py": Mode.APPLY,  # a saved plan read again before it is applied
+    "_pipeline/referrers.py": Mode.DRY_RUN,  # finding what copies bring is part of the plan
     "_cli/lookup.py": Mode.DRY_RUN,  # inspect, resolve
     "_cli/commands/import_.py": Mode.DRY_RUN,
     "_pipeline/prune.py:_orphans_of": Mode.DRY_RUN,  # finding orphans is part of the plan
@@ -279,6 +286,8 @@ def fake_registry(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers=headers, content=b"" if method == "HEAD" else IMAGE)
     if path.endswith("/tags/list"):
         return httpx.Response(200, json={"name": "app", "tags": ["1.0"]})
+    if "/referrers/" in path:
+        return httpx.Response(200, json={"schemaVersion": 2, "manifests": []})
     if path.endswith("/blobs/uploads/"):
         if "mount" in request.url.params:
             return httpx.Response(201)
@@ -301,9 +310,11 @@ EXERCISES: dict[str, Callable[[RegistryClient], object]] = {
     "get_manifest": lambda c: c.get_manifest("app", IMAGE_DIGEST),
     "get_blob": lambda c: c.get_blob("app", BLOB_DIGEST),
     "list_tags": lambda c: c.list_tags("app"),
+    "referrers": lambda c: c.referrers("app", IMAGE_DIGEST),
     "put_manifest": lambda c: c.put_manifest(
         "app", "1", Manifest(IMAGE, DOCKER_MANIFEST, IMAGE_DIGEST)
     ),
+    "put_referrer": lambda c: c.put_referrer("app", Manifest(IMAGE, DOCKER_MANIFEST, IMAGE_DIGEST)),
     "head_blob": lambda c: c.head_blob("app", BLOB_DIGEST),
     "mount_blob": lambda c: c.mount_blob("app", BLOB_DIGEST, "other"),
     "start_upload": lambda c: c.start_upload("app"),

@@ -44,16 +44,18 @@ PURE = (
     "reconciler._pipeline.desired",
     "reconciler._pipeline.plan",
     "reconciler._pipeline.report",
+    "reconciler._pipeline.saved",
     "reconciler._output.render",
     "reconciler._output.markdown",
     "reconciler._output.jsonreport",
+    "reconciler._output.planfile",
 )
 # What a pure module must not load: the HTTP stack, AWS, and the modules that use them.
 DOES_IO = (
     "httpx", "urllib3", "boto3", "botocore",
     "reconciler._registry.http", "reconciler._registry.registries", "reconciler._registry.ecr",
     "reconciler._pipeline.observe", "reconciler._pipeline.shared", "reconciler._pipeline.prune",
-    "reconciler._pipeline.apply", "reconciler._pipeline.transfer",
+    "reconciler._pipeline.apply", "reconciler._pipeline.transfer", "reconciler._pipeline.hooks",
 )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from . import test_track_plan
 from .factories import digest
 from .test_render import check_golden, mixed_plan_observations
 
-COMMANDS = ["", "validate", "inspect", "resolve", "import", "schema"]
+COMMANDS = ["", "apply", "validate", "inspect", "resolve", "import", "schema"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -63,6 +63,7 @@ def test_the_main_command_options_in_help_order() -> None:
     """The flags refused after a COMMAND, as dest -> flag, in the order `--help` lists them."""
     assert list(build_parser().main_only.items()) == [
         ("dry_run", "--dry-run"),
+        ("plan_out", "--plan-out"),
         ("output", "--output"),
         ("force", "--force"),
         ("detailed_exitcode", "--detailed-exitcode"),

@@ -162,8 +162,10 @@ def test_the_report_schema_documents_each_kind_of_run_error() -> None:
     kinds = error["properties"]["kind"]["oneOf"]
     assert [k["const"] for k in kinds] == [
         "config",
+        "plan",
         "lock",
         "max_changes",
+        "stale",
         "timeout",
         "interrupted",
         "internal",

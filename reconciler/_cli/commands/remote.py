@@ -17,11 +17,11 @@ from ..._model.refs import parse_reference
 from ..._registry.interface import RegistryReader
 from ..._registry.registries import Registries
 from ..lookup import fetch
+from . import DEFAULT_CONFIG
 
-__all__ = ["DEFAULT_CONFIG", "open_client", "open_reference", "registry_config"]
+__all__ = ["open_client", "open_reference", "registry_config"]
 
 log = logging.getLogger("reconciler.cli")
-DEFAULT_CONFIG = Path("manifests.yaml")
 
 
 def registry_config(file: Path | None, host: str, *, insecure: bool = False) -> Config:

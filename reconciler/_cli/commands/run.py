@@ -3,6 +3,10 @@
 Output goes to stdout in the chosen format; logs, progress and errors go to stderr. Every run
 (a failed one too) prints one document under `--output json`, whose `error` says why the run
 failed as a whole, and with `metrics_file` leaves Prometheus metrics behind.
+
+`reconcile apply PLAN` is the same run with another middle: read the saved plan -> check the
+config file's hash -> recheck what the plan read -> apply the stored plan (`apply.py` holds
+the file's side).
 """
 
 from __future__ import annotations
@@ -18,24 +22,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TextIO
 
+from ... import __version__
 from ..._config import models as config
 from ..._config.selection import Pattern, SelectionError, Shard, select
 from ..._errors import ConfigError, CredentialsError, GuardError, ReconcileError
 from ..._output.markdown import render_markdown
 from ..._output.metrics import RunMetrics, render_metrics, write_metrics
+from ..._output.planfile import PlanFileError
 from ..._output.render import render_json, render_text, summary_text
 from ..._output.runerror import ErrorKind, RunError
 from ..._pipeline.apply import apply, check_max_changes
 from ..._pipeline.observe import observe
-from ..._pipeline.plan import make_plan
+from ..._pipeline.observed import ObservedAlias
+from ..._pipeline.plan import Plan, make_plan
 from ..._pipeline.prune import find_orphans
+from ..._pipeline.recheck import recheck
 from ..._pipeline.report import Outcome, Report, dry_run
+from ..._pipeline.saved import save
 from ..._registry.cache import Cache, default_cache_dir
 from ..._registry.ratelimit import PullLimits
 from ..._registry.registries import Registries
 from ..lock import LockHeld, run_lock
 from ..progress import Progress
 from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from .apply import (
+    ApplyPlan,
+    StalePlan,
+    load_config,
+    read_config_bytes,
+    read_saved,
+    restore_plan,
+    write_plan,
+)
 
 __all__ = ["OutputFormat", "Refused", "RunOptions", "Stop", "exit_code", "reconcile", "run"]
 
@@ -62,6 +80,8 @@ class RunOptions:
     lock_file: Path | None = None
     lock_wait: float = 0.0
     timeout: float | None = None  # seconds for the whole run, then no new work starts
+    plan_out: Path | None = None  # with dry_run: save the plan there (`reconcile apply`)
+    apply: ApplyPlan | None = None  # `reconcile apply`: the saved plan, not the file's aliases
 
 
 def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progress) -> int:
@@ -105,6 +125,9 @@ def _attempt(
     except Refused as exc:
         print(f"reconcile: error: {exc}", file=stderr)
         return exc.report, RunError("max_changes", str(exc))
+    except StalePlan as exc:
+        print(f"reconcile: error: {exc}", file=stderr)
+        return exc.report, RunError("stale", str(exc))
     except ReconcileError as exc:
         print(f"reconcile: error: {exc}", file=stderr)
         return None, RunError(_kind(exc), str(exc))
@@ -121,6 +144,8 @@ def _attempt(
 def _kind(exc: ReconcileError) -> ErrorKind:
     if isinstance(exc, LockHeld):
         return "lock"
+    if isinstance(exc, PlanFileError):
+        return "plan"
     if isinstance(exc, ConfigError | SelectionError | CredentialsError):
         return "config"
     return "internal"  # every other failure is an alias's, reported with it
@@ -156,6 +181,9 @@ def reconcile(
     """Config errors and selection errors raise before any request; `--max-changes` raises
     before any write. Once `stop` is set, no new read or write starts. `limits` collects
     what registries said of their pull limits."""
+    if options.apply is not None:
+        return reconcile_saved(options, options.apply, progress, stop, limits)
+    config_bytes = read_config_bytes(options.file) if options.plan_out else b""
     cfg = config.load(options.file)
     every = cfg.targets()
     targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
@@ -177,21 +205,94 @@ def reconcile(
         orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
         plan = make_plan(observed, force=options.force, orphans=orphans)
         if options.dry_run:
+            if options.plan_out is not None:
+                _save_plan(options, options.plan_out, plan, observed, config_bytes, stop)
             return dry_run(plan)
-        try:
-            check_max_changes(plan, options.max_changes)
-        except GuardError as exc:
-            refused = Report(tuple(Outcome(alias) for alias in plan.aliases), dry_run=False)
-            raise Refused(str(exc), refused) from None
-        writes = sum(1 for alias in plan.aliases if alias.writes)
-        with progress.stage("writing aliases", total=writes) as writing:
-            return apply(
-                plan,
-                registries.client,
-                concurrency=options.concurrency,
-                stop=stop,
-                on_done=writing.advance,
-            )
+        return _apply(options, plan, registries, progress, stop)
+
+
+def _apply(
+    options: RunOptions,
+    plan: Plan,
+    registries: Registries,
+    progress: Progress,
+    stop: threading.Event | None,
+) -> Report:
+    """`--max-changes`, then the writes: of a plan just made, or of a saved one."""
+    try:
+        check_max_changes(plan, options.max_changes)
+    except GuardError as exc:
+        raise Refused(str(exc), _refused(plan)) from None
+    writes = sum(1 for alias in plan.aliases if alias.writes)
+    with progress.stage("writing aliases", total=writes) as writing:
+        return apply(
+            plan,
+            registries.client,
+            concurrency=options.concurrency,
+            stop=stop,
+            on_done=writing.advance,
+        )
+
+
+def _refused(plan: Plan) -> Report:
+    return Report(tuple(Outcome(alias) for alias in plan.aliases), dry_run=False)
+
+
+def _save_plan(
+    options: RunOptions,
+    path: Path,
+    plan: Plan,
+    observed: list[ObservedAlias],
+    config_bytes: bytes,
+    stop: threading.Event | None,
+) -> None:
+    """`--plan-out`: the plan with what it was made from. A stopped run read only part of
+    what it needed: its plan is not one to apply, so none is written."""
+    if stop is not None and stop.is_set():
+        log.warning("no plan written to %s: the run was stopped before it was complete", path)
+        return
+    saved = save(
+        plan.aliases,
+        observed,
+        tool_version=__version__,
+        config_path=str(options.file.resolve()),
+        config_bytes=config_bytes,
+        only=options.only,
+        shard=options.shard,
+    )
+    write_plan(path, saved)
+    log.info("plan written to %s", path)
+
+
+def reconcile_saved(
+    options: RunOptions,
+    saved_run: ApplyPlan,
+    progress: Progress,
+    stop: threading.Event | None = None,
+    limits: PullLimits | None = None,
+) -> Report:
+    """`reconcile apply PLAN`: nothing is written unless the config file has the plan's hash
+    and every tag the plan's writes depend on still holds what it held (else StalePlan);
+    then the stored plan is written as it is, through the same guards and apply."""
+    saved = read_saved(saved_run.plan)
+    cfg = load_config(saved, saved_run.config)
+    plan = restore_plan(saved, cfg, saved_run.plan)
+    writes = sum(1 for alias in plan.aliases if alias.writes)
+    log.info("applying %s: %s", saved_run.plan, _aliases(writes) + " to write")
+    with Registries(
+        cfg.registry_settings(),
+        max_connections=options.concurrency,
+        cache=_cache(options),
+        pull_limits=limits,
+    ) as registries:
+        pairs = [(s, a.target) for s, a in zip(saved.aliases, plan.aliases, strict=True)]
+        with progress.stage("checking the plan"):
+            moved = recheck(pairs, registries.client, concurrency=options.concurrency, stop=stop)
+        if moved:
+            listed = "".join(f"\n  {m}" for m in moved)
+            message = f"the plan is stale, nothing was written; moved since it was made:{listed}"
+            raise StalePlan(message, _refused(plan))
+        return _apply(options, plan, registries, progress, stop)
 
 
 @contextmanager
@@ -256,11 +357,15 @@ def render(report: Report | None, options: RunOptions, error: RunError | None = 
     planning); text and Markdown only for a plan that was shown or applied, in part or whole."""
     if options.output == "json":
         return render_json(report or Report((), dry_run=options.dry_run), error)
-    if report is None or (error is not None and error.kind == "max_changes"):
+    if report is None or (error is not None and error.kind in _REFUSALS):
         return ""  # the error on stderr says it all; the refused plan is in --dry-run
     if options.output == "markdown":
         return render_markdown(report, verbose=options.list_unchanged)
     return render_text(report, verbose=options.list_unchanged, color=options.color)
+
+
+# Run errors that hold the plan refused as the report, none of it applied.
+_REFUSALS = ("max_changes", "stale")
 
 
 def exit_code(report: Report, *, detailed: bool) -> int:
@@ -301,7 +406,7 @@ def _log_finish(report: Report | None, error: RunError | None, duration: float) 
 
 
 def _fields(report: Report | None, error: RunError | None, duration: float) -> dict[str, object]:
-    counted = report is not None and (error is None or error.kind != "max_changes")
+    counted = report is not None and (error is None or error.kind not in _REFUSALS)
     return {
         "event": "finished",
         "success": error is None and report is not None and not report.has_failures,
