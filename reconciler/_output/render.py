@@ -9,6 +9,7 @@ new digests and the source the new one comes from; unchanged aliases are only co
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from .._pipeline.desired import DesiredEntry, DesiredIndex
 from .._pipeline.observed import Copy, Referrer
 from .._pipeline.plan import Action, Change
 from .._pipeline.report import Outcome, Report
-from .jsonreport import JSON_SCHEMA_VERSION, Run, document_text
+from .jsonreport import JSON_SCHEMA_VERSION, Run, document
 from .runerror import RunError
 
 __all__ = [
@@ -266,4 +267,4 @@ def render_json(report: Report, error: RunError | None = None) -> str:
     """The `--output json` document, `schema_version` 1 (see `reconcile schema report`; both
     come from `jsonreport`). `error` says why the run failed as a whole (`null` when it did
     not); a run that stopped before planning passes an empty report."""
-    return document_text(Run(report, error)) + "\n"  # json.dumps(indent=2)'s bytes, faster
+    return json.dumps(document(Run(report, error)), indent=2) + "\n"
