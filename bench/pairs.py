@@ -4,12 +4,15 @@ warm `--dry-run` runs alternating in ABBA order, so that whatever else the machi
 weighs on both alike.
 
     python bench/pairs.py TREE_A TREE_B [--pairs 10] [--scale 10000] [--concurrency 64]
-                          [--latency 0.020] [--json FILE]
+                          [--latency 0.020] [--floor CLIENT,...] [--json FILE]
 
 A tree is a directory holding a `reconciler/` package (a `git archive` or `git worktree` of
 another commit, say); each run imports it first through PYTHONPATH. Prints one line per run
 and a summary: the median of the per-pair wall time ratios B/A and of the client CPU per
-request. See BENCHMARKS.md, "Transport: urllib3 against the hand-written pool".
+request. With `--floor`, each pair ends with those bare clients (bench/floor.py) sending as
+many manifest HEADs as the pair's runs did, and the summary adds each tree's ratios to them,
+pair by pair: client CPU per request and wall time against the floor measured beside them.
+See BENCHMARKS.md, "Transport: urllib3 against the hand-written pool".
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `bench` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.floor import CLIENTS  # noqa: E402
 from bench.run import (  # noqa: E402
     REGISTRY_GOGC,
     Harness,
     expect,
+    floor_paths,
     go_gc,
     has_cache_dir_flag,
     log,
@@ -56,8 +61,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repos", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.020)
+    parser.add_argument("--floor", default="", help="bare clients run after each pair")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every run as JSON")
     args = parser.parse_args(argv)
+    args.floors = [client for client in args.floor.split(",") if client]
+    unknown = set(args.floors) - set(CLIENTS)
+    if unknown:
+        parser.error(f"unknown floor client(s): {', '.join(sorted(unknown))}")
     for tree in args.trees:
         if not (tree / "reconciler" / "__init__.py").is_file():
             parser.error(f"{tree}: no reconciler/ package there")
@@ -69,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         harness = start(args, stack)
         runs = alternate(harness, [tree.resolve() for tree in args.trees], args.pairs)
-    summary = summarize(runs)
+    summary = summarize(runs) | against_floors(runs)
     print(json.dumps(summary))
     if args.json:
         args.json.write_text(json.dumps({"runs": runs, "summary": summary}, indent=1))
@@ -112,11 +122,25 @@ def alternate(h: Harness, trees: list[Path], pairs: int) -> list[dict[str, objec
                               dry_run=True)  # fmt: skip
             expect(run, "noop", h.layout.total)
             runs.append({"pair": pair, "tree": name, "wall_s": run.usage.wall_s,
-                         "cpu_ms_per_request": run.cpu_per_1k,
+                         "requests": run.traffic.requests, "cpu_ms_per_request": run.cpu_per_1k,
                          "registry_cpu_s": run.traffic.registry_cpu_s,
                          "proxy_cpu_s": run.traffic.proxy_cpu_s, "load_before": load})  # fmt: skip
             print(json.dumps(runs[-1]), flush=True)
+        requests = max(int(str(r["requests"])) for r in runs[-2:])
+        for client in h.args.floors:
+            runs.append(floor_run(h, client, pair, requests))
+            print(json.dumps(runs[-1]), flush=True)
     return runs
+
+
+def floor_run(h: Harness, client: str, pair: int, requests: int) -> dict[str, object]:
+    """The bare client `client` sending `requests` manifest HEADs (bench/run.py's floor)."""
+    load = os.getloadavg()[0]
+    floor = h.floor(client, list(floor_paths(h.layout, requests)))
+    return {"pair": pair, "tree": f"floor:{client}", "wall_s": floor.wall_s,
+            "requests": floor.requests, "cpu_ms_per_request": floor.cpu_per_1k,
+            "registry_cpu_s": floor.traffic.registry_cpu_s,
+            "proxy_cpu_s": floor.traffic.proxy_cpu_s, "load_before": load}  # fmt: skip
 
 
 def summarize(runs: list[dict[str, object]]) -> dict[str, float]:
@@ -136,6 +160,28 @@ def summarize(runs: list[dict[str, object]]) -> dict[str, float]:
         "cpu_ms_per_request_a_median": statistics.median(cpu_a.values()),
         "cpu_ms_per_request_b_median": statistics.median(cpu_b.values()),
     }
+
+
+def against_floors(runs: list[dict[str, object]]) -> dict[str, float]:
+    """Per tree and floor client, the medians over pairs of tree / floor, both measured in
+    the same pair: client CPU per request, and wall time."""
+    found: dict[str, float] = {}
+    floors = sorted({str(r["tree"]) for r in runs if str(r["tree"]).startswith("floor:")})
+    for floor in floors:
+        client = floor.removeprefix("floor:")
+        base = {r["pair"]: r for r in runs if r["tree"] == floor}
+        for tree in ("A", "B"):
+            for key, name in (("cpu_ms_per_request", "cpu"), ("wall_s", "wall")):
+                ratios = [
+                    float(str(r[key])) / float(str(base[r["pair"]][key]))
+                    for r in runs
+                    if r["tree"] == tree and r["pair"] in base
+                ]
+                if ratios:
+                    found[f"{name}_ratio_{tree.lower()}_to_{client}_median"] = statistics.median(
+                        ratios
+                    )
+    return found
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ RepositoryKey = Annotated[str, AfterValidator(_check_repository)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 _HOST = HostSettings()  # the registry layer's defaults are the file's
@@ -291,7 +291,7 @@ class Config(_Model):
         ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per alias, held until the report is written
 class AliasTarget:
     """One alias with the defaults applied: everything the later stages need to know."""
 

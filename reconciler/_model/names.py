@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -71,6 +72,8 @@ def check_tag(tag: str) -> str:
     return tag
 
 
+# A file names a few repositories for thousands of aliases: each key is one value.
+@functools.lru_cache(maxsize=1024)
 def parse_repository(text: str) -> RepositoryName:
     """Split `[registry/]name` the way docker does: the first component is a registry host when
     it contains '.' or ':' or is `localhost`; otherwise the repository is on Docker Hub. Docker

@@ -6,6 +6,11 @@ copies. What they hold is read, never changed: `Manifest.json` is parsed once an
 dict is handed to every reader (`parse_index`, `parse_image`, `parse_blobs` below turn it into
 values, with one set of checks), and a `Descriptor`'s annotations are whatever mapping it was
 built with.
+
+A run keeps several descriptors per alias until its report is written, so the values a run
+holds are slotted, and what repeats across aliases is shared rather than copied: the known
+media types are the constants below, equal platforms read from registries are one `Platform`,
+and no annotations is one empty mapping (`NO_ANNOTATIONS`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from .._errors import ProtocolError
@@ -29,6 +36,7 @@ __all__ = [
     "IMAGE_TYPES",
     "INDEX_TYPES",
     "MANIFEST_ACCEPT",
+    "NO_ANNOTATIONS",
     "OCI_INDEX",
     "OCI_MANIFEST",
     "Descriptor",
@@ -39,6 +47,7 @@ __all__ = [
     "index_annotations",
     "is_digest",
     "media_type_of",
+    "no_annotations",
     "parse_blobs",
     "parse_config_platform",
     "parse_image",
@@ -53,6 +62,16 @@ INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 # Registries hide or convert what a client does not accept, so every manifest request asks for all.
 MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+# Each known type as one string object: a header or JSON text equal to one is replaced by it.
+_KNOWN_TYPES = {t: t for t in (*INDEX_TYPES, *IMAGE_TYPES)}
+# Read-only, so that every value without annotations can share it.
+NO_ANNOTATIONS: Mapping[str, str] = MappingProxyType({})
+
+
+def no_annotations() -> Mapping[str, str]:
+    """The default of an `annotations` field (dataclasses take no mapping as a default)."""
+    return NO_ANNOTATIONS
+
 
 ATTESTATION_TYPE_ANNOTATION = "vnd.docker.reference.type"
 ATTESTATION_DIGEST_ANNOTATION = "vnd.docker.reference.digest"
@@ -71,7 +90,7 @@ def is_digest(text: str) -> bool:
     return bool(_DIGEST.match(text))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Platform:
     """An OCI platform. Compare only normalised platforms (see `reconciler._model.platforms`)."""
 
@@ -99,17 +118,38 @@ class Platform:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Platform:
-        """Read a descriptor `platform` object or an image config (same field names)."""
-        return cls(
-            os=str(doc.get("os", "")),
-            architecture=str(doc.get("architecture", "")),
-            variant=str(doc.get("variant") or ""),
-            os_version=str(doc.get("os.version") or ""),
-            os_features=tuple(str(f) for f in doc.get("os.features") or ()),
+        """Read a descriptor `platform` object or an image config (same field names). Equal
+        platforms come back as one object (see `_shared_platform`)."""
+        return _shared_platform(
+            cls(
+                os=str(doc.get("os", "")),
+                architecture=str(doc.get("architecture", "")),
+                variant=str(doc.get("variant") or ""),
+                os_version=str(doc.get("os.version") or ""),
+                os_features=tuple(str(f) for f in doc.get("os.features") or ()),
+            )
         )
 
 
-@dataclass(frozen=True)
+# A registry names a handful of platforms however many images it holds, and a run keeps a
+# few per alias: equal ones are one object. Bounded, so that a hostile registry naming a new
+# platform per image costs no more than before.
+_PLATFORMS: dict[Platform, Platform] = {}
+_PLATFORMS_LOCK = threading.Lock()
+_MAX_SHARED_PLATFORMS = 1024
+
+
+def _shared_platform(platform: Platform) -> Platform:
+    with _PLATFORMS_LOCK:
+        shared = _PLATFORMS.get(platform)
+        if shared is not None:
+            return shared
+        if len(_PLATFORMS) < _MAX_SHARED_PLATFORMS:
+            _PLATFORMS[platform] = platform
+    return platform
+
+
+@dataclass(frozen=True, slots=True)
 class Descriptor:
     """A pointer to content: what an index entry or a HEAD answer tells about a manifest."""
 
@@ -117,7 +157,7 @@ class Descriptor:
     digest: str
     size: int
     platform: Platform | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=no_annotations)
 
     @property
     def is_index(self) -> bool:
@@ -246,11 +286,11 @@ def _descriptor(doc: object) -> Descriptor:
         if not is_digest(digest) or not isinstance(annotations, dict):
             raise ValueError(digest)
         return Descriptor(
-            media_type=media_type,
+            media_type=_KNOWN_TYPES.get(media_type, media_type),
             digest=digest,
             size=size,
             platform=Platform.from_json(platform) if isinstance(platform, dict) else None,
-            annotations={str(k): str(v) for k, v in annotations.items()},
+            annotations={str(k): str(v) for k, v in annotations.items()} or NO_ANNOTATIONS,
         )
     except (KeyError, TypeError, OverflowError) as exc:
         raise ValueError(str(exc)) from None
@@ -258,10 +298,13 @@ def _descriptor(doc: object) -> Descriptor:
 
 def media_type_of(content_type: str, raw: bytes) -> str:
     """The Content-Type when it names a manifest type, else the body's own `mediaType`
-    (registries that answer `application/json`, and bodies read from the cache)."""
-    if content_type in INDEX_TYPES or content_type in IMAGE_TYPES:
-        return content_type
-    return _declared_type(raw) or content_type
+    (registries that answer `application/json`, and bodies read from the cache). A known
+    type is returned as its constant, not as the header's own copy of the text."""
+    known = _KNOWN_TYPES.get(content_type)
+    if known is not None:
+        return known
+    declared = _declared_type(raw)
+    return _KNOWN_TYPES.get(declared, declared) or content_type
 
 
 def _declared_type(raw: bytes) -> str:

@@ -1,8 +1,9 @@
 """The `--output json` document, declared once. Pure.
 
 Each object of the report is a list of fields: a name, its JSON Schema, and how its value is read.
-`render.render_json` writes the values and `report_schema` the schemas, both from the
-declarations below, in their order, so the document and its schema cannot drift apart.
+`document_text` writes the values (for `render.render_json`), `document` gives them as a JSON
+value and `report_schema` the schemas, all from the declarations below, in their order, so the
+document and its schema cannot drift apart.
 
 Within one `schema_version` fields may be added, never removed or changed in meaning.
 """
@@ -10,11 +11,14 @@ Within one `schema_version` fields may be added, never removed or changed in mea
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .._config.schema import DRAFT
+from .._model import jsontext
 from .._model.oci import DIGEST_PATTERN
 from .._pipeline.desired import DesiredEntry, DesiredIndex
 from .._pipeline.observed import Copy, LiveTag, Referrer
@@ -22,31 +26,126 @@ from .._pipeline.plan import Action, Change
 from .._pipeline.report import Outcome, Report
 from .runerror import DESCRIPTIONS, ERROR_KINDS, RunError
 
-__all__ = ["JSON_SCHEMA_VERSION", "Field", "Run", "document", "document_schema", "report_schema"]
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "Field",
+    "Run",
+    "document",
+    "document_schema",
+    "document_text",
+    "report_schema",
+]
 
 JSON_SCHEMA_VERSION = 1
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: its attributes are read for every value written
 class Field(Generic[T]):
     """One member of a JSON object: its name, its JSON Schema and its value in an item.
-    `optional`: left out of the object when the value is empty, and not required."""
+    `optional`: left out of the object when the value is empty, and not required.
+    `of`: the value is an object declared by these fields: `value` gives its item, or None
+    for null; with `many`, an array of such objects, one per item of the sequence `value`
+    gives (`objects` and `object_or_null` build such fields)."""
 
     name: str
     schema: dict[str, Any]
     value: Callable[[T], Any]
     optional: bool = False
+    of: Sequence[Field[Any]] | None = None
+    many: bool = False
+    key: str = dataclasses.field(init=False, repr=False, compare=False)  # `"name": `, as written
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", json.dumps(self.name) + ": ")
+
+
+def objects(
+    name: str,
+    fields: Sequence[Field[Any]],
+    items: Callable[[T], Sequence[Any]],
+    optional: bool = False,
+) -> Field[T]:
+    """An array of objects declared by `fields`, one per item of `items`."""
+    schema = {"type": "array", "items": object_schema(fields)}
+    return Field(name, schema, items, optional, of=fields, many=True)
+
+
+def object_or_null(
+    name: str,
+    fields: Sequence[Field[Any]],
+    item: Callable[[T], Any],
+    schema: dict[str, Any] | None = None,
+) -> Field[T]:
+    """An object declared by `fields`, or null when `item` gives None."""
+    return Field(name, schema or _nullable(object_schema(fields)), item, of=fields)
 
 
 def to_json(fields: Sequence[Field[T]], item: T) -> dict[str, Any]:
     doc: dict[str, Any] = {}
-    for field in fields:
-        value = field.value(item)
-        if value or not field.optional:
-            doc[field.name] = value
+    for f in fields:
+        value = f.value(item)
+        if value or not f.optional:
+            doc[f.name] = value if f.of is None else _nested_json(f, value)
     return doc
+
+
+def _nested_json(f: Field[Any], value: Any) -> Any:
+    assert f.of is not None
+    if f.many:
+        return [to_json(f.of, item) for item in value]
+    return None if value is None else to_json(f.of, value)
+
+
+def write_object(
+    fields: Sequence[Field[T]], item: T, out: list[str], pad: str, escape: jsontext.Escape
+) -> None:
+    """Append `to_json(fields, item)` to `out` as `json.dumps(indent=2)` writes it nested at
+    `pad`, straight from the declarations (no dict in between)."""
+    inner = pad + jsontext.INDENT
+    separator, comma = "{\n" + inner, ",\n" + inner
+    for f in fields:
+        value = f.value(item)
+        if not value and f.optional:
+            continue
+        if type(value) is str and f.of is None:  # most values: one piece instead of two
+            out.append(separator + f.key + escape(value))
+        elif f.of is None:
+            out.append(separator + f.key)
+            jsontext.write(value, out, inner, escape)
+        elif f.many:
+            out.append(separator + f.key)
+            _write_objects(f.of, value, out, inner, escape)
+        elif value is None:
+            out.append(separator + f.key + "null")
+        else:
+            out.append(separator + f.key)
+            write_object(f.of, value, out, inner, escape)
+        separator = comma
+    out.append("\n" + pad + "}" if separator is comma else "{}")
+
+
+def _write_objects(
+    fields: Sequence[Field[Any]],
+    items: Sequence[Any],
+    out: list[str],
+    pad: str,
+    escape: jsontext.Escape,
+) -> None:
+    if not items:
+        out.append("[]")
+        return
+    inner = pad + jsontext.INDENT
+    separator, comma = "[\n" + inner, ",\n" + inner
+    for item in items:
+        # One string per item, joined at once: a report of 10,000 aliases is held as 10,000
+        # strings while it is written, not as millions of pieces.
+        piece = [separator]
+        write_object(fields, item, piece, inner, escape)
+        out.append("".join(piece))
+        separator = comma
+    out.append("\n" + pad + "]")
 
 
 def object_schema(fields: Sequence[Field[T]]) -> dict[str, Any]:
@@ -61,10 +160,6 @@ def object_schema(fields: Sequence[Field[T]]) -> dict[str, Any]:
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _or_null(fields: Sequence[Field[T]], item: T | None) -> dict[str, Any] | None:
-    return None if item is None else to_json(fields, item)
 
 
 _STRING = {"type": "string"}
@@ -107,11 +202,7 @@ _LIVE: list[Field[LiveTag]] = [
 _DESIRED: list[Field[DesiredIndex]] = [
     Field("digest", _DIGEST, lambda d: d.manifest.digest),
     Field("media_type", _STRING, lambda d: d.media_type),
-    Field(
-        "entries",
-        {"type": "array", "items": object_schema(_ENTRY)},
-        lambda d: [to_json(_ENTRY, e) for e in d.entries],
-    ),
+    objects("entries", _ENTRY, lambda d: d.entries),
 ]
 _REFERRER: list[Field[Referrer]] = [
     Field("digest", _DIGEST, lambda r: r.digest),
@@ -142,12 +233,7 @@ _COPY: list[Field[Copy]] = [
     Field("source", _STRING, lambda c: c.source),
     Field("bytes", _COUNT, lambda c: c.size),
     # Signatures, SBOMs and attestations copied with it (`referrers: copy`), before it.
-    Field(
-        "referrers",
-        {"type": "array", "items": object_schema(_REFERRER)},
-        lambda c: [to_json(_REFERRER, r) for r in c.referrers],
-        optional=True,
-    ),
+    objects("referrers", _REFERRER, lambda c: c.referrers, optional=True),
 ]
 _ALIAS: list[Field[Outcome]] = [
     Field("target", _STRING, lambda o: o.plan.target.name),
@@ -155,22 +241,10 @@ _ALIAS: list[Field[Outcome]] = [
     Field("alias", _STRING, lambda o: o.plan.target.tag),
     Field("action", {"enum": _ACTIONS}, lambda o: o.action.value),
     Field("applied", {"type": "boolean"}, lambda o: o.applied),
-    Field("live", _nullable(object_schema(_LIVE)), lambda o: _or_null(_LIVE, o.plan.live)),
-    Field(
-        "desired",
-        _nullable(object_schema(_DESIRED)),
-        lambda o: _or_null(_DESIRED, o.plan.desired),
-    ),
-    Field(
-        "changes",
-        {"type": "array", "items": object_schema(_CHANGE)},
-        lambda o: [to_json(_CHANGE, c) for c in o.plan.changes],
-    ),
-    Field(
-        "copies",
-        {"type": "array", "items": object_schema(_COPY)},
-        lambda o: [to_json(_COPY, c) for c in o.plan.copies],
-    ),
+    object_or_null("live", _LIVE, lambda o: o.plan.live),
+    object_or_null("desired", _DESIRED, lambda o: o.plan.desired),
+    objects("changes", _CHANGE, lambda o: o.plan.changes),
+    objects("copies", _COPY, lambda o: o.plan.copies),
     Field("message", _STRING, lambda o: o.message),
 ]
 _RUN_ERROR: list[Field[RunError]] = [
@@ -193,8 +267,10 @@ class Run(NamedTuple):
 _DOCUMENT: list[Field[Run]] = [
     Field("schema_version", {"const": JSON_SCHEMA_VERSION}, lambda r: JSON_SCHEMA_VERSION),
     Field("dry_run", {"type": "boolean"}, lambda r: r.report.dry_run),
-    Field(
+    object_or_null(
         "error",
+        _RUN_ERROR,
+        lambda r: r.error,
         {
             "anyOf": [
                 {"type": "null"},
@@ -205,13 +281,8 @@ _DOCUMENT: list[Field[Run]] = [
                 },
             ]
         },
-        lambda r: _or_null(_RUN_ERROR, r.error),
     ),
-    Field(
-        "aliases",
-        {"type": "array", "items": object_schema(_ALIAS)},
-        lambda r: [to_json(_ALIAS, o) for o in r.report.outcomes],
-    ),
+    objects("aliases", _ALIAS, lambda r: r.report.outcomes),
     Field(
         "summary",
         {
@@ -227,6 +298,15 @@ _DOCUMENT: list[Field[Run]] = [
 def document(run: Run) -> dict[str, Any]:
     """The report as a JSON value."""
     return to_json(_DOCUMENT, run)
+
+
+def document_text(run: Run) -> str:
+    """`json.dumps(document(run), indent=2)`, byte for byte, at a fraction of its CPU and
+    memory: written from the declarations, alias by alias, without the document's millions of
+    objects in between (non-ASCII escaped, as json.dumps does by default)."""
+    out: list[str] = []
+    write_object(_DOCUMENT, run, out, "", jsontext.escaper(ensure_ascii=True))
+    return "".join(out)
 
 
 def document_schema() -> dict[str, Any]:

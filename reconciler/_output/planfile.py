@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from .._config.schema import DRAFT
 from .._errors import ReconcileError
+from .._model import jsontext
 from .._pipeline.saved import PLAN_SCHEMA_VERSION, SavedPlan
 
 __all__ = ["PLAN_SCHEMA_VERSION", "PlanFileError", "plan_schema", "read_plan", "render_plan"]
@@ -27,7 +28,8 @@ class PlanFileError(ReconcileError):
 
 def render_plan(plan: SavedPlan) -> str:
     """The plan file's text: one JSON document, keys in the declaration's order."""
-    return json.dumps(plan.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
+    # json.dumps(indent=2, ensure_ascii=False)'s bytes, without its pure-Python encoder
+    return jsontext.dumps(plan.model_dump(mode="json"), ensure_ascii=False) + "\n"
 
 
 def read_plan(text: str, where: str) -> SavedPlan:

@@ -1,7 +1,7 @@
 """What observing saw, as values the pure stages read: the alias tag's live content, each
 source resolved, manifests to copy from other repositories, the observed alias as a whole,
 and prune's orphans. No I/O here: observe and prune build these, desired, plan and the
-renderers read them."""
+renderers read them. Slotted: a run holds one of each per alias until its report is written."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Literal
 from .._config.models import AliasTarget, Source
 from .._errors import ReconcileError
 from .._model.names import RepositoryName
-from .._model.oci import Descriptor
+from .._model.oci import Descriptor, no_annotations
 from .._model.repository import RepositoryState
 
 __all__ = [
@@ -26,21 +26,21 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveTag:
     """What the alias tag holds now."""
 
     kind: Literal["absent", "index", "image", "other"]
     descriptor: Descriptor | None = None
     entries: tuple[Descriptor, ...] = ()
-    annotations: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=no_annotations)
 
     @property
     def media_type(self) -> str:
         return self.descriptor.media_type if self.descriptor else ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ResolvedSource:
     """A source and the index entries it contributes (one for an image, several for an index).
     `origin` is the repository the source lives in when it is not the alias's own."""
@@ -61,7 +61,7 @@ class ResolvedSource:
 ReferrerFound = Literal["referrers-api", "tag-schema", "legacy-tag"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Referrer:
     """A signature, SBOM or attestation attached to a child that is copied: copied with it,
     by digest, with its blobs. `found` says where: the source registry's referrers API, its
@@ -83,7 +83,7 @@ class Referrer:
         return self.artifact_type or self.media_type
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Copy:
     """A manifest missing from the alias's repository, to copy from `origin` before the index
     is written (an index may only point at manifests in its own repository)."""
@@ -102,7 +102,7 @@ class Copy:
         return sum(size for _, size in self.blobs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ObservedAlias:
     target: AliasTarget
     live: LiveTag | None = None
@@ -112,7 +112,7 @@ class ObservedAlias:
     copies: tuple[Copy, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Orphan:
     """A tag holding an index this tool wrote for an alias the file no longer declares."""
 

@@ -26,7 +26,7 @@ from .._model.repository import RepositoryState
 from .desired import DesiredIndex, build_index
 from .observed import Copy, LiveTag, ObservedAlias, Orphan
 
-__all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias"]
+__all__ = ["Action", "AliasPlan", "Change", "Plan", "make_plan", "plan_alias", "with_orphans"]
 
 
 class Action(StrEnum):
@@ -41,7 +41,7 @@ class Action(StrEnum):
 CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.DELETE})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One difference between the live alias and the desired one."""
 
@@ -53,7 +53,7 @@ class Change:
     source: str | None = None  # the source the new value comes from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AliasPlan:
     target: AliasTarget
     action: Action
@@ -77,7 +77,11 @@ def make_plan(
     observed: Iterable[ObservedAlias], *, force: bool = False, orphans: Iterable[Orphan] = ()
 ) -> Plan:
     """Every alias's plan, then the deletions of `orphans` (prune)."""
-    aliases = [plan_alias(o, force=force) for o in observed]
+    return with_orphans([plan_alias(o, force=force) for o in observed], orphans)
+
+
+def with_orphans(aliases: Iterable[AliasPlan], orphans: Iterable[Orphan] = ()) -> Plan:
+    """The plan of these aliases (`plan_alias`), then the deletions of `orphans` (prune)."""
     return Plan((*aliases, *(plan_orphan(orphan) for orphan in orphans)))
 
 
@@ -101,12 +105,24 @@ def plan_orphan(orphan: Orphan) -> AliasPlan:
 
 
 def plan_alias(observed: ObservedAlias, *, force: bool = False) -> AliasPlan:
-    """The action for one alias, with the reasons for it, within what the repository allows."""
+    """The action for one alias, with the reasons for it, within what the repository allows.
+    Of the live tag the plan keeps its kind and descriptor, what is reported and written
+    against: its entries and annotations are compared here, and a run holds every alias's
+    plan until its report is written."""
     plan = _within_repository_rules(_plan(observed, force), observed.repository)
+    live = _reported(plan.live)
     if not plan.writes or plan.desired is None:
-        return plan
+        return plan if live is plan.live else replace(plan, live=live)
     wanted = {entry.descriptor.digest for entry in plan.desired.entries}
-    return replace(plan, copies=tuple(c for c in observed.copies if c.digest in wanted))
+    copies = tuple(c for c in observed.copies if c.digest in wanted)
+    return replace(plan, live=live, copies=copies)
+
+
+def _reported(live: LiveTag | None) -> LiveTag | None:
+    """`live` without its entries and annotations (an index's: the rest has none)."""
+    if live is None or (not live.entries and not live.annotations):
+        return live
+    return LiveTag(live.kind, live.descriptor)
 
 
 def _within_repository_rules(plan: AliasPlan, repository: RepositoryState | None) -> AliasPlan:

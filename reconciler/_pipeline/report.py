@@ -13,7 +13,7 @@ from .plan import CHANGES, Action, AliasPlan, Plan
 __all__ = ["Outcome", "Report", "dry_run"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What happened to one alias: its plan, and whether the write (if any) succeeded."""
 

@@ -3,27 +3,51 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx
 
 from .._errors import ProtocolError
 
-__all__ = ["Answer", "error_code", "read_at_most"]
+__all__ = ["Answer", "HeaderView", "error_code", "read_at_most"]
 
 
-@dataclass(frozen=True)
+class HeaderView(Protocol):
+    """An answer's headers, looked up case-insensitively: `httpx.Headers`, or the transport's
+    view of urllib3's (`transport.ReplyHeaders`), which spares building httpx's per request."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def get_list(self, key: str, split_commas: bool = False) -> list[str]: ...
+
+    def __contains__(self, key: Any) -> bool: ...
+
+
+class _Streamed(Protocol):
+    def iter_bytes(self) -> Iterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A response whose body has already been read under a cap."""
 
     method: str
     status: int
-    headers: httpx.Headers
+    headers: HeaderView
     body: bytes
-    url: httpx.URL
+    # The URL asked, parsed only when `url` is read (redirects, pages, refusals): building an
+    # httpx.URL for each of thousands of answers nobody looks at costs more than the request.
+    address: httpx.URL | str
     # The scheme of the Authorization header the request last carried (`basic`, `bearer`; ''
     # for none), never its value: what a 401 or 403 refused (see RegistryAuth.refusal).
     authorization: str = ""
+
+    @property
+    def url(self) -> httpx.URL:
+        address = self.address
+        return address if isinstance(address, httpx.URL) else httpx.URL(address)
 
     @property
     def media_type(self) -> str:
@@ -31,7 +55,7 @@ class Answer:
         return value.split(";", 1)[0].strip()
 
 
-def read_at_most(response: httpx.Response, cap: int, host: str, what: str) -> bytes:
+def read_at_most(response: _Streamed, cap: int, host: str, what: str) -> bytes:
     """Read a streamed body, refusing more than `cap` bytes (hostile or broken servers)."""
     chunks: list[bytes] = []
     total = 0

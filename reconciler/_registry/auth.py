@@ -35,13 +35,13 @@ from dataclasses import dataclass
 import httpx
 
 from .._errors import AuthError, ProtocolError, RegistryError, TransportError
-from .answer import Answer, read_at_most
+from .answer import Answer, HeaderView, read_at_most
 from .challenge import Challenge, choose_challenge, parse_challenges
 from .credentials import Credentials, CredentialSource, searched_by
 from .failures import translated
 from .retry import RETRYABLE_STATUS, RetryPolicy
 
-__all__ = ["RegistryAuth", "scope_for"]
+__all__ = ["Attempts", "RegistryAuth", "scope_for", "scope_of"]
 
 # /v2/<name>/manifests/<ref>, /blobs/<digest>, /blobs/uploads/[<session>], /tags/list and
 # /referrers/<digest>. A name may itself hold a `tags`, `blobs` or `manifests` component
@@ -60,16 +60,26 @@ _CLIENT_ID = "reconciler"  # OAuth2 `client_id`: any meaningful name (distributi
 def scope_for(request: httpx.Request) -> str | None:
     """The token scope a request needs: `repository:<name>:pull` or `...:pull,push`, for the
     repository the request is for (`/v2/org/tags/app/tags/list` is for `org/tags/app`)."""
-    match = _REPO_PATH.match(request.url.path)
+    return scope_of(request.method, request.url.path)
+
+
+def scope_of(method: str, path: str) -> str | None:
+    """`scope_for` of a request by its method and path (without the query)."""
+    match = _REPO_PATH.match(path)
     if not match:
         return None
-    actions = "pull" if request.method in ("GET", "HEAD") else "pull,push"
+    actions = "pull" if method in ("GET", "HEAD") else "pull,push"
     return f"repository:{match.group('name')}:{actions}"
+
+
+# The Authorization header of each attempt of one request (None: none of the flow's), sent
+# back the status and headers of its answer (see RegistryAuth.attempts).
+Attempts = Generator[str | None, tuple[int, HeaderView], None]
 
 
 @dataclass
 class _Token:
-    value: str
+    header: str  # `Bearer <token>`, built once and sent with every request of its scope
     expires_at: float
 
 
@@ -100,6 +110,7 @@ class RegistryAuth(httpx.Auth):
         self._clock = clock
         self._tokens: dict[str, _Token] = {}
         self._uses_basic = False
+        self._last_basic: tuple[Credentials, str] | None = None
         self._lock = threading.Lock()
 
     def is_registry(self, url: httpx.URL) -> bool:
@@ -114,55 +125,81 @@ class RegistryAuth(httpx.Auth):
         if not self.is_registry(request.url):
             yield request  # no credentials, and its challenges are not answered
             return
-        scope = scope_for(request)
-        self._authorize(request, scope)
-        response = yield request
+        given = request.headers.get("Authorization")
+        attempts = self.attempts(request.url, scope_for(request), given)
+        header = next(attempts)
+        while True:
+            if header is not None:
+                request.headers["Authorization"] = header
+            response = yield request
+            try:
+                header = attempts.send((response.status_code, response.headers))
+            except StopIteration:
+                return
+
+    def attempts(self, url: httpx.URL, scope: str | None, sent: str | None = None) -> Attempts:
+        """The flow of one request to the registry at `url` (only its scheme and host are
+        read, for the plain-HTTP refusal), free of any HTTP library's types: yields the
+        Authorization header to send (None: the request goes as it is, `sent` being what it
+        carries), is sent back the answer's status and headers, and returns when that answer
+        stands. Step 1 reuses what worked before for `scope`; each 401 whose challenge can be
+        answered yields the answer (steps 2-4)."""
+        sent = self._reused(url, scope) or sent
+        status, headers = yield sent
         # At most: anonymous -> credentials -> refreshed credentials (an expired ECR token).
         for _ in range(_MAX_CHALLENGES):
-            if response.status_code != 401:
+            if status != 401:
                 return
             # Each header line on its own: joined, two challenges would read as one.
-            offered = parse_challenges(response.headers.get_list("www-authenticate"))
+            offered = parse_challenges(headers.get_list("www-authenticate"))
             challenge = choose_challenge(offered)
-            if challenge is None or not self._answer(challenge, request, scope):
+            answer = None if challenge is None else self._answer(challenge, url, scope, sent)
+            if answer is None:
                 return
-            response = yield request
+            sent = answer
+            status, headers = yield sent
 
-    def _authorize(self, request: httpx.Request, scope: str | None) -> None:
+    def _reused(self, url: httpx.URL, scope: str | None) -> str | None:
         """Step 1: reuse what worked before, without waiting for a challenge."""
         token = self._cached_token(scope)
         if token:
-            request.headers["Authorization"] = f"Bearer {token}"
-        elif self._uses_basic:
-            self._set_basic(request, self._source())
+            return token
+        if self._uses_basic:
+            return self._basic(url, self._source())
+        return None
 
-    def _answer(self, challenge: Challenge, request: httpx.Request, scope: str | None) -> bool:
-        """Steps 2-4; False when there is nothing new to try (the 401 stands)."""
+    def _answer(
+        self, challenge: Challenge, url: httpx.URL, scope: str | None, sent: str | None
+    ) -> str | None:
+        """Steps 2-4: the header to resend with; None when there is nothing new to try (the
+        401 stands)."""
         if challenge.scheme == "basic":
-            return self._answer_basic(request)
+            return self._answer_basic(url, sent)
         if challenge.scheme == "bearer" and "realm" in challenge.params:
-            token = self._fetch_token(challenge, scope)
-            request.headers["Authorization"] = f"Bearer {token}"
-            return True
-        return False
+            return self._fetch_token(challenge, scope)
+        return None
 
-    def _answer_basic(self, request: httpx.Request) -> bool:
+    def _answer_basic(self, url: httpx.URL, sent: str | None) -> str | None:
         """Send Basic credentials; if these very credentials were just refused, ask the source
         for fresh ones once (ECR tokens expire) and give up when nothing changed."""
-        refused = request.headers.get("Authorization", "").startswith("Basic ")
+        refused = (sent or "").startswith("Basic ")
         before = self._source()
         credentials = self._source(refresh=True) if refused else before
         if credentials is None or (refused and credentials == before):
-            return False
+            return None
         self._uses_basic = True
-        self._set_basic(request, credentials)
-        return True
+        return self._basic(url, credentials)
 
-    def _set_basic(self, request: httpx.Request, credentials: Credentials | None) -> None:
+    def _basic(self, url: httpx.URL, credentials: Credentials | None) -> str | None:
         if credentials is None:
-            return
-        self._refuse_plain_http(request.url)
-        request.headers["Authorization"] = _basic_header(credentials)
+            return None
+        self._refuse_plain_http(url)
+        known = self._last_basic  # the header of the credentials the source gave last
+        if known is not None and known[0] is credentials:
+            return known[1]
+        header = _basic_header(credentials)
+        self._last_basic = (credentials, header)
+        return header
 
     def _refuse_plain_http(self, url: httpx.URL) -> None:
         if url.scheme == "http" and not self._allow_plain_http:
@@ -173,7 +210,8 @@ class RegistryAuth(httpx.Auth):
             )
 
     def _cached_token(self, scope: str | None) -> str | None:
-        if scope is None:
+        """The `Bearer` header of a live token for `scope`."""
+        if scope is None or not self._tokens:  # anonymous and Basic registries keep none
             return None
         with self._lock:
             # A pull,push token also serves pulls of the same repository. The actions follow
@@ -181,7 +219,7 @@ class RegistryAuth(httpx.Auth):
             for key in (scope, scope.rpartition(":")[0] + ":pull,push"):
                 token = self._tokens.get(key)
                 if token and token.expires_at > self._clock():
-                    return token.value
+                    return token.header
         return None
 
     def _fetch_token(self, challenge: Challenge, scope: str | None) -> str:
@@ -191,10 +229,11 @@ class RegistryAuth(httpx.Auth):
             params["scope"] = wanted
         response = self._request_token(challenge.params["realm"], params)
         value, ttl = self._parse_token(response)
+        header = f"Bearer {value}"
         if scope:
             with self._lock:
-                self._tokens[scope] = _Token(value, self._clock() + ttl - _EXPIRY_MARGIN_S)
-        return value
+                self._tokens[scope] = _Token(header, self._clock() + ttl - _EXPIRY_MARGIN_S)
+        return header
 
     def _request_token(self, realm: str, params: dict[str, str]) -> Answer:
         """Ask the token service, retried like a registry request by the same policy (429

@@ -10,9 +10,9 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import re
 import ssl
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -41,7 +41,7 @@ from .._model.oci import (
     parse_index,
 )
 from .answer import Answer, error_code, read_at_most
-from .auth import RegistryAuth
+from .auth import RegistryAuth, scope_of
 from .cache import Cache
 from .credentials import CredentialSource
 from .failures import translated
@@ -49,9 +49,11 @@ from .interface import RepositoryState
 from .ratelimit import PullLimit
 from .retry import RetryPolicy
 from .taglist import MalformedTagList, read_tag_list
-from .transport import RegistryTransport
+from .transport import Origin, RegistryTransport, Reply, origin_of, sender_for, wire_timeout
 
 if TYPE_CHECKING:
+    import urllib3
+
     from .ecr import EcrRepositories
 
 __all__ = [
@@ -82,6 +84,7 @@ _TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everythin
 _MAX_TAG_PAGES = 1000
 _MAX_REFERRER_PAGES = 10  # a subject with more than a few pages of referrers is hostile
 USER_AGENT = f"reconciler/{__version__}"
+_NO_FACTS = RepositoryState()  # the distribution API's answer, one value shared by every alias
 
 
 @dataclass(frozen=True)
@@ -146,10 +149,12 @@ class RegistryClient:
         # thread-safe transport, driven by our own auth flow, without httpx.Client's per-request
         # work (URL merging, cookies, hooks), which costs more CPU than the request itself.
         self._transport = transport or _registry_transport(settings, verify)
+        self._sender = sender_for(self._transport)
         self._base_url = settings.base_url.rstrip("/")
         self._timeouts = timeout.as_dict()
+        self._wire = _Wire.of(self._base_url, self._timeouts)
         # Bounds requests in flight to this registry, whatever the number of worker threads.
-        self._in_flight = threading.BoundedSemaphore(settings.max_connections)
+        self._in_flight = _Slots(settings.max_connections)
         # Answers read in bulk for this run (ECR BatchGetImage): (repository, ref) -> manifest.
         self._primed: dict[tuple[str, str], Manifest] = {}
 
@@ -383,7 +388,7 @@ class RegistryClient:
         immutable there; a missing repository is an error unless `create_repository: true`.
         The distribution API has no such facts: a repository exists once pushed to."""
         if self._ecr is None:
-            return RepositoryState()
+            return _NO_FACTS
         facts = self._ecr.facts(repository)
         if facts is None:
             if not self._ecr.create_missing:
@@ -602,9 +607,24 @@ class RegistryClient:
         a refused pull: see ratelimit.py), body read under `cap`, rate-limit headers noted."""
         return self._retry.run(
             f"{method} {path}",
-            lambda: self._pull_limit.read(self._exchange(method, path, cap, content, headers)),
+            self._attempt,
+            method,
+            path,
+            cap,
+            content,
+            headers,
             final=self._pull_limit.refuses,
         )
+
+    def _attempt(
+        self,
+        method: str,
+        path: str,
+        cap: int,
+        content: bytes | None,
+        headers: dict[str, str] | None,
+    ) -> Answer:
+        return self._pull_limit.read(self._exchange(method, path, cap, content, headers))
 
     def _exchange(
         self,
@@ -614,9 +634,49 @@ class RegistryClient:
         content: bytes | None,
         headers: dict[str, str] | None,
     ) -> Answer:
-        request = self._request(method, path, content=content, headers=headers)
-        with self._in_flight:
-            return self._answer(lambda: self._round_trip(request), request, cap)
+        """One round trip (or a few, through the auth flow) straight through the transport's
+        `send`: thousands of small requests per run, so none builds an httpx.Request or
+        httpx.Response (see transport.py); the same headers go out as `_request` builds."""
+        wire = self._wire
+        where = wire.prefix + path
+        target = _target(where)
+        where = where.partition("?")[0]  # errors and logs name the path, never the query
+        given = {**wire.headers, **headers} if headers else wire.headers
+        with self._in_flight, self._translated(f"{method} {where}"):
+            reply, sent = self._authorized(method, target, given, content)
+            try:
+                body = read_at_most(reply, cap, self.host, where)
+            finally:
+                reply.close()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s%s -> %d", method, wire.netloc, where, reply.status)
+        scheme = sent.partition(" ")[0].lower() if sent else ""
+        return Answer(method, reply.status, reply.headers, body, self._base_url + path, scheme)
+
+    def _authorized(
+        self, method: str, target: str, headers: dict[str, str], content: bytes | None
+    ) -> tuple[Reply, str | None]:
+        """`_round_trip` without httpx's types: send through the auth flow (challenge, token,
+        resend) and return the last answer, its body not read yet, with the Authorization
+        header it was sent with. Every request here goes to the registry's own origin, the
+        only one the flow gives credentials to."""
+        wire = self._wire
+        attempts = self._auth.attempts(wire.base, scope_of(method, target.partition("?")[0]))
+        header = next(attempts)
+        while True:
+            sent = headers if header is None else {**headers, "Authorization": header}
+            reply = self._sender.send(method, wire.origin, target, sent, content, wire.timeout)
+            try:
+                following = attempts.send((reply.status, reply.headers))
+            except StopIteration:
+                return reply, header
+            except BaseException:
+                reply.close()
+                raise
+            for _ in reply.iter_bytes():  # frees the connection for the resent request
+                pass
+            reply.close()
+            header = following
 
     def _request(
         self,
@@ -712,6 +772,62 @@ class RegistryClient:
     def _verify(self, actual: str, expected: str, what: str) -> None:
         if actual != expected:
             raise ProtocolError(self.host, f"{what}: digest mismatch: got {actual}")
+
+
+@dataclass(frozen=True)
+class _Wire:
+    """What every request of `_send` shares, worked out once per client rather than once per
+    request: the base URL parsed, its origin (the transport's pool), the path before `/v2/`,
+    the headers `_request` puts on every request (Host as httpx writes it), the timeouts."""
+
+    base: httpx.URL
+    origin: Origin
+    netloc: str
+    prefix: str
+    headers: dict[str, str]
+    timeout: urllib3.Timeout
+
+    @classmethod
+    def of(cls, base_url: str, timeouts: dict[str, float | None]) -> _Wire:
+        base = httpx.URL(base_url)
+        netloc = base.netloc.decode("ascii")
+        # Accept-Encoding: identity, the bytes as stored: a digest is of uncompressed bytes,
+        # and the transport adds no header of its own.
+        headers = {"Host": netloc, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        prefix = base.raw_path.decode("ascii").rstrip("/")
+        return cls(base, origin_of(base), netloc, prefix, headers, wire_timeout(timeouts))
+
+
+class _Slots:
+    """A counting semaphore for `with`, as threading.BoundedSemaphore is, but on a queue of
+    free slots that waits in C: taken and given back around every request, the semaphore's
+    Python-level condition variable cost several microseconds each time."""
+
+    __slots__ = ("_free",)
+
+    def __init__(self, count: int) -> None:
+        self._free: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(count):
+            self._free.put(None)
+
+    def __enter__(self) -> None:
+        self._free.get()
+
+    def __exit__(self, *exc: object) -> None:
+        self._free.put(None)
+
+
+# Characters a request target keeps as they are, in the path and in the query (httpx's
+# escaping leaves them alone): names, tags, digests and the client's few query parameters.
+_PLAIN_TARGET = re.compile(r"[A-Za-z0-9/._~:@=&?+,-]*")
+
+
+def _target(path: str) -> str:
+    """`path` (and query) as it goes on the request line: as it is when nothing in it needs
+    escaping, else escaped as httpx escapes it."""
+    if _PLAIN_TARGET.fullmatch(path):
+        return path
+    return httpx.URL(path).raw_path.decode("ascii")
 
 
 def _tags_in(response: httpx.Response, host: str, repository: str) -> list[str]:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import TypeVarTuple
 
 from .._errors import TransportError
 from .answer import Answer
@@ -32,6 +33,7 @@ __all__ = ["RETRYABLE_STATUS", "RetryPolicy", "retry_after_seconds"]
 log = logging.getLogger("reconciler.retry")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+Args = TypeVarTuple("Args")
 
 
 def _never(answer: Answer) -> bool:
@@ -49,16 +51,22 @@ class RetryPolicy:
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def run(
-        self, what: str, call: Callable[[], Answer], *, final: Callable[[Answer], bool] = _never
+        self,
+        what: str,
+        call: Callable[[*Args], Answer],
+        *args: *Args,
+        final: Callable[[Answer], bool] = _never,
     ) -> Answer:
-        """Call until the answer is not retryable, attempts run out, or the deadline would be
-        passed by waiting. The last answer (or TransportError) is returned (or raised).
-        `final` marks answers that no retry can change whatever their status: a refused pull
-        on a spent rate limit lasts until its window resets, hours later (ratelimit.py)."""
+        """Call `call(*args)` until the answer is not retryable, attempts run out, or the
+        deadline would be passed by waiting. The last answer (or TransportError) is returned
+        (or raised). `final` marks answers that no retry can change whatever their status: a
+        refused pull on a spent rate limit lasts until its window resets, hours later
+        (ratelimit.py). The arguments are passed along, not bound in a closure: the registry
+        client sends every request through here."""
         deadline = self.clock() + self.deadline_s
         for attempt in range(1, self.attempts + 1):
             try:
-                answer = call()
+                answer = call(*args)
             except TransportError as exc:
                 if not exc.transient or not self._wait(what, attempt, str(exc), None, deadline):
                     raise

@@ -71,10 +71,16 @@ def test_the_benchmark_runs_end_to_end_within_the_request_budgets(tmp_path: Path
 def test_the_paired_comparison_of_two_trees_runs(tmp_path: Path) -> None:
     out = tmp_path / "pairs.json"
     argv = [sys.executable, "bench/pairs.py", str(ROOT), str(ROOT), "--pairs", "2", "--scale",
-            "6", "--repos", "2", "--latency", "0", "--json", str(out)]  # fmt: skip
+            "6", "--repos", "2", "--latency", "0", "--floor", "urllib3",
+            "--json", str(out)]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
-    assert [(r["pair"], r["tree"]) for r in result["runs"]] == [(0, "A"), (0, "B"), (1, "B"),
-                                                                (1, "A")]  # fmt: skip
-    assert result["summary"]["pairs"] == 2
+    floor = "floor:urllib3"  # after each pair, as many HEADs as one run of the pair sent
+    assert [(r["pair"], r["tree"]) for r in result["runs"]] == [
+        (0, "A"), (0, "B"), (0, floor), (1, "B"), (1, "A"), (1, floor)]  # fmt: skip
+    assert [r["requests"] for r in result["runs"] if r["tree"] == floor] == [18, 18]
+    summary = result["summary"]
+    assert summary["pairs"] == 2
+    assert summary["cpu_ratio_a_to_urllib3_median"] > 0
+    assert summary["wall_ratio_b_to_urllib3_median"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def test_tag_hints_are_saved_at_close_one_file_per_repository(tmp_path: Path) ->
     cache.close()
     assert Cache(tmp_path).hint("r", "repo", "1") == DIGEST
     assert len([p for p in (tmp_path / "tags").rglob("*") if p.is_file()]) == 1
+
+
+def test_hints_are_kept_as_digests_and_written_as_the_file_had_them(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.set_hint("r", "repo", "1", DIGEST)
+    cache.set_hint("r", "repo", "2", "latest")  # no digest: never a hint
+    assert (cache.hint("r", "repo", "1"), cache.hint("r", "repo", "2")) == (DIGEST, None)
+    cache.close()
+    [path] = [p for p in (tmp_path / "tags").rglob("*") if p.is_file()]
+    assert json.loads(path.read_text()) == {"1": DIGEST}
+    written = path.stat().st_ino
+    again = Cache(tmp_path)
+    again.set_hint("r", "repo", "1", DIGEST)  # unchanged: nothing is written at close
+    again.close()
+    assert path.stat().st_ino == written
 
 
 def test_hints_of_concurrent_runs_are_merged_not_lost(tmp_path: Path) -> None:

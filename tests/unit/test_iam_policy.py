@@ -232,9 +232,16 @@ def sending_methods() -> set[str]:
     ]
     methods = {f.name: _references(f) for f in cls.body if isinstance(f, ast.FunctionDef)}
     graph = {name: refs & set(methods) for name, refs in methods.items()}
+    # A request leaves the client built as an httpx.Request (`_request`) or, for the many small
+    # ones, straight through the transport (`_exchange`).
     return {
-        name for name in methods if not name.startswith("_") and _reaches(graph, name, "_request")
+        name
+        for name in methods
+        if not name.startswith("_") and any(_reaches(graph, name, s) for s in _SENDS)
     }
+
+
+_SENDS = ("_request", "_exchange")
 
 
 def callers(name: str) -> set[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 
 import pytest
 
@@ -13,13 +14,14 @@ from reconciler._cli.commands.schema import print_schema
 from reconciler._cli.main import build_parser, main
 from reconciler._model.names import RepositoryName
 from reconciler._model.oci import OCI_MANIFEST
+from reconciler._output.jsonreport import Run, document
 from reconciler._output.render import render_json
 from reconciler._output.runerror import RunError
 from reconciler._pipeline.observed import Copy
 from reconciler._pipeline.plan import make_plan
 from reconciler._pipeline.report import Outcome, Report, dry_run
 
-from . import test_track_plan
+from . import test_referrers_render, test_track_plan
 from .factories import digest
 from .test_render import check_golden, mixed_plan_observations
 
@@ -57,6 +59,29 @@ def test_json_with_notes_copies_and_a_run_error() -> None:
     check_golden(
         "plan-floating.json", render_json(dry_run(make_plan([test_track_plan.observed()])))
     )
+
+
+@pytest.mark.parametrize(
+    ("report", "error"),
+    [
+        (dry_run(make_plan([*mixed_plan_observations(), test_track_plan.observed()])), None),
+        (
+            test_referrers_render.report_with(
+                test_referrers_render.SIGNATURE, test_referrers_render.LEGACY
+            ),
+            None,
+        ),
+        (Report((), dry_run=False), RunError("interrupted", "stopped by SIGINT: « ü » \u2028")),
+    ],
+)
+def test_the_json_report_is_json_dumps_of_its_document(
+    report: Report, error: RunError | None
+) -> None:
+    """`render_json` writes straight from jsonreport's declarations, without the document: its
+    bytes are still those of `json.dumps(document, indent=2)` (non-ASCII escaped), so the
+    value, the text and the golden files agree."""
+    expected = json.dumps(document(Run(report, error)), indent=2) + "\n"
+    assert render_json(report, error) == expected
 
 
 def test_the_main_command_options_in_help_order() -> None:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -239,7 +239,7 @@ def rebuilt(s: Scenario) -> tuple[ResolvedSource, ...]:
     """Equal sources made of fresh objects, annotations inserted in the opposite order."""
 
     def fresh(d: Descriptor) -> Descriptor:
-        plat = None if d.platform is None else Platform(**vars(d.platform))
+        plat = None if d.platform is None else replace(d.platform)  # a fresh, equal object
         notes = dict(reversed(list(d.annotations.items())))
         return Descriptor(d.media_type, d.digest, d.size, plat, notes)
 

@@ -51,6 +51,18 @@ def scripted(*results: Answer | Exception) -> tuple[list[int], Callable[[], Answ
     return calls, call
 
 
+def test_each_attempt_gets_the_arguments_given_to_run() -> None:
+    clock = FakeClock()
+    seen: list[tuple[str, int]] = []
+
+    def call(path: str, cap: int) -> Answer:
+        seen.append((path, cap))
+        return answer(503 if len(seen) == 1 else 200)
+
+    assert policy(clock).run("GET /p", call, "/p", 10).status == 200
+    assert seen == [("/p", 10), ("/p", 10)]
+
+
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
 def test_transient_statuses_are_retried(status: int) -> None:
     clock = FakeClock()

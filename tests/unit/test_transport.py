@@ -8,9 +8,13 @@ is exactly what a broken registry or a keep-alive race looks like on the wire.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import gzip
 import hashlib
+import http.client
+import io
 import socket
 import ssl
 import struct
@@ -18,6 +22,7 @@ import termios
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +32,25 @@ import httpx
 import pytest
 from httpx._utils import get_environment_proxies
 
-from reconciler._errors import RegistryError, TlsError
-from reconciler._registry.credentials import StaticCredentials
-from reconciler._registry.http import CERTS_D_ENV, ClientSettings, RegistryClient, _tls_context
+from reconciler._errors import ProtocolError, RegistryError, TlsError
+from reconciler._model.oci import MANIFEST_ACCEPT
+from reconciler._registry.credentials import Credentials, StaticCredentials
+from reconciler._registry.http import (
+    CERTS_D_ENV,
+    USER_AGENT,
+    ClientSettings,
+    RegistryClient,
+    _target,
+    _tls_context,
+)
 from reconciler._registry.retry import RetryPolicy
-from reconciler._registry.transport import NotTlsError, RegistryTransport, proxy_for
+from reconciler._registry.transport import (
+    NotTlsError,
+    RegistryTransport,
+    _QuickHead,
+    proxy_for,
+    wire_timeout,
+)
 from tests.support.registry import TlsFiles, ca_context, make_tls_files
 
 
@@ -342,6 +361,250 @@ def test_registry_requests_ask_for_the_bytes_as_stored() -> None:
     [seen] = server.requests
     assert (seen.method, seen.path) == ("HEAD", "/v2/app/manifests/1")
     assert seen.headers["accept-encoding"] == "identity"
+
+
+# -- the registry client's requests, sent without httpx's request and response types ---------
+
+
+@contextmanager
+def registry_client(
+    server: ScriptedServer, credentials: Credentials | None = None
+) -> Iterator[RegistryClient]:
+    settings = ClientSettings(f"127.0.0.1:{server.port}", insecure=True, timeout_s=5,
+                              retry=RetryPolicy(attempts=1))  # fmt: skip
+    client = RegistryClient(settings, StaticCredentials(credentials))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+HEAD_OK = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n"
+    b"Content-Type: application/vnd.oci.image.index.v1+json\r\n"
+    b"Docker-Content-Digest: sha256:" + b"0" * 64 + b"\r\n\r\n"
+)
+
+
+def manifest_answers(seen: Seen, number: int) -> tuple[bytes, bool]:
+    """HEAD_OK to a HEAD, and its 9 bytes of body to anything else."""
+    return (HEAD_OK if seen.method == "HEAD" else HEAD_OK + b'{"a": 1 }'), False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content", "headers"),
+    [
+        ("HEAD", "/v2/app/manifests/1", None, {"Accept": MANIFEST_ACCEPT}),
+        ("GET", "/v2/org/app/blobs/sha256:" + "0" * 64, None, None),
+        ("PUT", "/v2/app/manifests/1", b'{"a": 1}', {"Content-Type": "x/y"}),
+        ("POST", "/v2/app/blobs/uploads/?mount=sha256:1&from=other", None, None),
+        ("DELETE", "/v2/app/manifests/1", None, None),
+    ],
+)
+def test_registry_requests_carry_what_their_httpx_request_would(
+    method: str, path: str, content: bytes | None, headers: dict[str, str] | None
+) -> None:
+    """`_send` builds no httpx.Request, yet sends the same request line and header fields as
+    the httpx.Request `_request` builds (httpx's own transport as the witness); HEAD and GET,
+    the thousands of a run, also in the same order."""
+    with scripted_server(manifest_answers) as server, registry_client(server) as client:
+        client._send(method, path, content=content, headers=headers)
+        reference = client._request(method, path, content=content, headers=headers)
+        with httpx.HTTPTransport() as transport:
+            transport.handle_request(reference).read()
+    ours, theirs = server.requests
+    assert (ours.method, ours.path, ours.body) == (theirs.method, theirs.path, theirs.body)
+    assert sorted(ours.lines) == sorted(theirs.lines)
+    if method in ("HEAD", "GET"):
+        assert ours.lines == theirs.lines
+    assert ours.headers["user-agent"] == USER_AGENT
+
+
+def test_a_path_that_needs_escaping_is_escaped_as_httpx_escapes_it() -> None:
+    plain = "/v2/org/app-1_x.y/manifests/sha256:ab?n=1000&last=v1~2"
+    assert _target(plain) is plain
+    odd = "/v2/a b/manifests/é?last=x y"
+    assert _target(odd) == httpx.URL("http://r.test" + odd).raw_path.decode()
+    with scripted_server(always(HEAD_OK)) as server, registry_client(server) as client:
+        client._send("HEAD", odd)
+    assert [r.path for r in server.requests] == [_target(odd)]
+
+
+def test_registry_answers_keep_their_connection_whatever_their_size() -> None:
+    """HEADs, small bodies read in one piece and bodies streamed in chunks all leave the
+    connection to the pool for the next request."""
+    big = b"x" * 200_000
+
+    def script(seen: Seen, number: int) -> tuple[bytes, bool]:
+        if seen.method == "HEAD":
+            return HEAD_OK, False
+        return ok(big if seen.path.endswith("big") else b"small"), False
+
+    with scripted_server(script) as server, registry_client(server) as client:
+        assert client.head_manifest("app", "1") is not None
+        assert client._send("GET", "/v2/app/blobs/small").body == b"small"
+        assert client._send("GET", "/v2/app/blobs/big", cap=len(big)).body == big
+        assert client.head_manifest("app", "2") is not None
+        assert server.connections == 1 and len(server.requests) == 4
+
+
+def test_an_answer_over_the_cap_is_refused_unread_and_its_connection_not_reused() -> None:
+    body = b"y" * 200_000  # more than one read: the rest is left unread
+    with scripted_server(always(ok(body))) as server, registry_client(server) as client:
+        with pytest.raises(ProtocolError, match="larger than 1000 bytes"):
+            client._send("GET", "/v2/app/manifests/1", cap=1000)
+        assert client._send("GET", "/v2/app/manifests/1", cap=len(body)).body == body
+        assert server.connections == 2
+
+
+def test_an_answer_in_a_content_encoding_is_decoded_as_httpx_decodes_it() -> None:
+    config = b'{"architecture": "amd64"}' * 10
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    packed = ok(gzip.compress(config, mtime=0), "Content-Encoding: gzip")
+    with scripted_server(always(packed)) as server, registry_client(server) as client:
+        assert client.get_blob("app", digest) == config
+        with httpx.HTTPTransport() as transport:
+            theirs = transport.handle_request(client._request("GET", "/v2/app/blobs/x"))
+            assert theirs.read() == config
+
+
+def test_repeated_answer_headers_read_as_httpx_reads_them() -> None:
+    fields = [
+        ("Link", '</v2/a/tags/list?last=b>; rel="next"'),
+        ("link", "</other>; rel=prev"),
+        ("WWW-Authenticate", 'Basic realm="r"'),
+        ("Www-Authenticate", 'Bearer realm="https://t/token",scope="s"'),
+        ("X-One", " padded "),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields)
+    raw = f"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n{head}\r\n".encode()
+    with scripted_server(always(raw)) as server, RegistryTransport() as transport:
+        origin = ("http", "127.0.0.1", server.port)
+        reply = transport.send(
+            "GET", origin, "/h", {"Host": f"127.0.0.1:{server.port}"}, None,
+            wire_timeout({"connect": 5, "read": 5}),
+        )  # fmt: skip
+        reply.close()
+        theirs = send(transport, "GET", server.url + "/h").headers
+    for name in ("link", "LINK", "www-authenticate", "x-one", "content-length", "missing"):
+        assert reply.headers.get(name) == theirs.get(name), name
+        assert reply.headers.get_list(name) == theirs.get_list(name), name
+        assert reply.headers.get_list(name, True) == theirs.get_list(name, True), name
+        assert (name in reply.headers) == (name in theirs), name
+
+
+def test_a_basic_challenge_is_answered_on_the_same_connection_and_then_sent_first() -> None:
+    refused = b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="r"\r\n'
+    refused += b"Content-Length: 12\r\n\r\nunauthorized"
+
+    def script(seen: Seen, number: int) -> tuple[bytes, bool]:
+        return (HEAD_OK if "authorization" in seen.headers else refused), False
+
+    credentials = Credentials("user", "secret")
+    with scripted_server(script) as server, registry_client(server, credentials) as c:
+        assert c.head_manifest("app", "1") is not None
+        assert c.head_manifest("app", "2") is not None
+    basic = "Basic " + base64.b64encode(b"user:secret").decode()
+    assert [r.headers.get("authorization") for r in server.requests] == [None, basic, basic]
+    assert server.connections == 1  # the refusal's body was read, freeing the connection
+
+
+def test_requests_in_flight_to_a_registry_are_bounded_whatever_the_threads() -> None:
+    lock, inside, most = threading.Lock(), [0], [0]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)
+        with lock:
+            inside[0] -= 1
+        return httpx.Response(404)
+
+    settings = ClientSettings("r.test", insecure=True, max_connections=2)
+    mock = httpx.MockTransport(answer)
+    client = RegistryClient(settings, StaticCredentials(None), transport=mock)
+    with ThreadPoolExecutor(6) as pool:
+        found = list(pool.map(lambda n: client.head_manifest("app", str(n)), range(12)))
+    assert found == [None] * 12 and most[0] == 2
+
+
+# -- answers' heads: the same as http.client reads them ---------------------------------------
+
+
+class _Recorded:
+    """A socket whose stream is `raw`, for http.client's response classes."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self.raw))
+
+
+REGISTRY_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: 529\r\n"
+    b"Content-Type: application/vnd.docker.distribution.manifest.v2+json\r\n"
+    b"Docker-Content-Digest: sha256:" + b"ab" * 32 + b"\r\n"
+    b"Docker-Distribution-Api-Version: registry/2.0\r\n"
+    b'Etag: "sha256:' + b"ab" * 32 + b'"\r\nDate: Tue, 02 Dec 2026 01:00:00 GMT\r\n\r\n'
+)
+HEADS = {
+    "registry": REGISTRY_HEAD,
+    "bare-lf": b"HTTP/1.1 200 OK\nContent-Length: 3\nX-A:b\n\nabc",
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    "until-close": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+    "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    "http10": b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "http10-keep-alive": b"HTTP/1.0 200 OK\r\nKeep-Alive: 5\r\nContent-Length: 2\r\n\r\nok",
+    "continue": b"HTTP/1.1 100 Continue\r\nX-I: 1\r\n\r\n"
+    b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+    "no-content": b"HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n",
+    "not-modified": b"HTTP/1.1 304 Not Modified\r\n\r\n",
+    "bad-length": b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n",
+    "negative-length": b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    "two-lengths": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 5\r\n\r\nok",
+    "repeated": b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=a\r\n"
+    b"Www-Authenticate: Bearer realm=b\r\nContent-Length: 0\r\n\r\n",
+    "blanks": b"HTTP/1.1 200 OK\r\nX-Pad: \t  padded \t\r\nX-Empty:\r\nX-Sp: \r\n"
+    b"Content-Length: 0\r\n\r\n",
+    "latin-1": b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9 \xff\r\nContent-Length: 0\r\n\r\n",
+    "folded": b"HTTP/1.1 200 OK\r\nX-Long: one\r\n  two\r\nContent-Length: 0\r\n\r\n",
+    "no-colon": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nthis is no header\r\nX-B: 1\r\n\r\n",
+    "space-before-colon": b"HTTP/1.1 200 OK\r\nX-A : 1\r\nContent-Length: 0\r\n\r\n",
+    "stray-cr": b"HTTP/1.1 200 OK\r\nX-A: 1\r2\r\nContent-Length: 0\r\n\r\n",
+    "colon-first": b"HTTP/1.1 200 OK\r\n: nothing\r\nContent-Length: 0\r\n\r\n",
+    "ends-in-head": b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: 1",
+    "no-reason": b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n",
+    "http2-version": b"HTTP/2.0 200 OK\r\n\r\n",
+    "garbage": b"SSH-2.0-OpenSSH\r\n\r\n",
+    "empty": b"",
+    "long-line": b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n",
+    "many-headers": b"HTTP/1.1 200 OK\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n",
+}
+
+
+def _head_as_read(cls: type[http.client.HTTPResponse], raw: bytes, method: str) -> object:
+    response = cls(_Recorded(raw), method=method)  # type: ignore[arg-type]
+    try:
+        response.begin()
+        msg = response.msg
+        framing = (response.status, response.reason, response.version, response.chunked,
+                   response.length, response.will_close)  # fmt: skip
+        fields = (msg.items(), [type(d) for d in msg.defects], msg.get_payload() or None,
+                  msg.is_multipart())  # fmt: skip
+        return framing, fields, response.read()
+    except Exception as exc:  # the failure itself is what is compared
+        return (type(exc), str(exc))
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("raw", HEADS.values(), ids=HEADS.keys())
+def test_an_answers_head_is_read_as_http_client_reads_it(raw: bytes, method: str) -> None:
+    """Status, framing, header fields (and what the email parser makes of odd lines) and
+    body: exactly what http.client's own response class reads from the same bytes."""
+    stock = _head_as_read(http.client.HTTPResponse, raw, method)
+    assert _head_as_read(_QuickHead, raw, method) == stock
 
 
 # -- an answer before the upload was read ---------------------------------------------------

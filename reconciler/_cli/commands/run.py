@@ -32,9 +32,9 @@ from ..._output.planfile import PlanFileError
 from ..._output.render import render_json, render_text, summary_text
 from ..._output.runerror import ErrorKind, RunError
 from ..._pipeline.apply import apply, check_max_changes
-from ..._pipeline.observe import observe
+from ..._pipeline.observe import observe_and_plan
 from ..._pipeline.observed import ObservedAlias
-from ..._pipeline.plan import Plan, make_plan
+from ..._pipeline.plan import Plan, with_orphans
 from ..._pipeline.prune import find_orphans
 from ..._pipeline.recheck import recheck
 from ..._pipeline.report import Outcome, Report, dry_run
@@ -195,15 +195,18 @@ def reconcile(
         pull_limits=limits,
     ) as registries:
         with progress.stage("reading aliases", total=len(targets)) as reading:
-            observed = observe(
+            # Each alias planned as soon as it is read: what was read is then let go.
+            planned, observed = observe_and_plan(
                 targets,
                 registries.client,
+                force=options.force,
+                keep_observed=options.plan_out is not None,  # a saved plan records it
                 concurrency=options.concurrency,
                 stop=stop,
                 on_done=reading.advance,
             )
         orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
-        plan = make_plan(observed, force=options.force, orphans=orphans)
+        plan = with_orphans(planned, orphans)
         if options.dry_run:
             if options.plan_out is not None:
                 _save_plan(options, options.plan_out, plan, observed, config_bytes, stop)
