@@ -52,7 +52,7 @@ bench: system-deps go-tools venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-scale: system-deps go-tools venv
-	$(BIN)/python bench/run.py --scale 10000 --concurrency 64 $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --scale 10000 --scale-up 20000 --concurrency 64 $(BENCH_ARGS)
 
 # CPU of rendering the report of 10,000 and 20,000 synthetic aliases (no registry), next to
 # json.dumps of the same document: make bench-render BENCH_ARGS="--markdown render.md"

@@ -285,7 +285,43 @@ def targets(bench: Bench) -> list[Target]:
                 warm.usage.max_rss_mb < 300,
             )
         )
+        found += _memory_targets(warm, bench.run("scale-up-warm"))
+    return found + _cold_cache_targets(bench)
+
+
+def _memory_targets(warm: ReconcileRun, up: ReconcileRun | None) -> list[Target]:
+    """Issue 16: peak RSS at 10,000 aliases, and how it grows with the file (`--scale-up`)."""
+    rss = warm.usage.max_rss_mb
+    found = [Target(f"{warm.aliases} aliases: peak RSS <= 150 MB", f"{rss:.0f} MB", rss <= 150)]
+    if up is not None:
+        ratio = up.usage.max_rss_mb / rss
+        found.append(
+            Target(
+                f"{up.aliases} aliases: peak RSS <= 1.2x that at {warm.aliases}",
+                f"{up.usage.max_rss_mb:.0f} MB, {ratio:.2f}x",
+                ratio <= 1.2,
+            )
+        )
     return found
+
+
+def _cold_cache_targets(bench: Bench) -> list[Target]:
+    """Issue 16: a cold cache (a new CI runner) costs at most twice the warm steady state's
+    wall time, in at most 1 + 2k requests per alias (k: sources named by tag, 2 here)."""
+    steady, cold = bench.run("steady"), bench.run("steady-cold")
+    if bench.mode != "default" or steady is None or cold is None:
+        return []
+    ratio = cold.usage.wall_s / steady.usage.wall_s
+    return [
+        Target(
+            "steady state, cold cache: wall <= 2x the warm cache's", f"{ratio:.2f}x", ratio <= 2
+        ),
+        Target(
+            "steady state, cold cache: requests per alias <= 1 + 2k (k = 2)",
+            f"{cold.per_alias:.2f}",
+            cold.per_alias <= 5,
+        ),
+    ]
 
 
 # -- Markdown ------------------------------------------------------------------------------

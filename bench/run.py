@@ -3,8 +3,8 @@ scenario, side by side with the `docker manifest` loop, the peers (crane, regctl
 manifest-tool) and bare HTTP clients.
 
     python bench/run.py [--repos 20] [--aliases 10] [--latency 0.020] [--concurrency 16]
-                        [--scale N] [--skip-docker] [--skip-peers] [--json FILE]
-                        [--markdown FILE]
+                        [--scale N [--scale-up M]] [--skip-docker] [--skip-peers]
+                        [--json FILE] [--markdown FILE]
 
 Default mode, R x A aliases: (a) first run, cold cache, creates every alias; (b) steady
 state, warm cache; (b') steady state, cold cache; (c) 10 % of sources re-pushed; each peer's
@@ -15,7 +15,9 @@ tag. A peer
 or docker missing from PATH is left out with a line on stderr; the peers are looked for in
 .tools/bin first (`make go-tools` builds them there).
 Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` cold then warm
-(no docker loop, no peers).
+(no docker loop, no peers). With `--scale-up M`, M aliases (M > N, the N among them) are
+seeded instead and the same two runs follow at M, with a cache of their own: peak RSS at M
+against N in one invocation (how memory grows with the file).
 Both end with the floor: bare clients sending as many manifest HEADs as steady state did.
 See BENCHMARKS.md for what every number means.
 """
@@ -86,6 +88,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--latency", type=float, default=0.020, help="seconds added per request (default 0.020)")
     add("--concurrency", type=int, default=16, help="reconcile --concurrency (default 16)")
     add("--scale", type=int, default=0, metavar="N", help="scale mode: N aliases, steady dry-run")
+    add(
+        "--scale-up",
+        type=int,
+        default=0,
+        metavar="M",
+        help="scale mode: the same runs at M > N aliases too, after those at N",
+    )
     add("--skip-docker", action="store_true", help="leave out the docker manifest loop")
     add(
         "--skip-peers",
@@ -101,6 +110,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--profile", type=Path, metavar="DIR", help="py-spy an extra steady run into DIR")
     add("--keep", action="store_true", help="keep the work directory (registry, logs)")
     args = parser.parse_args(argv)
+    if args.scale_up and not 0 < args.scale < args.scale_up:
+        parser.error("--scale-up M needs --scale N with N < M")
     if args.floor is None:
         args.floor = SCALE_FLOORS if args.scale else ",".join(CLIENTS)
     unknown = set(args.floor.split(",")) - set(CLIENTS) - {""}
@@ -135,15 +146,22 @@ class Harness:
         cache: str,
         dry_run: bool = False,
         profile: Path | None = None,
+        layout: Layout | None = None,
     ) -> ReconcileRun:
-        """One measured reconcile run; `cache` is "warm" (the shared dir) or "cold" (fresh)."""
+        """One measured reconcile run; `cache` is "warm" (the shared dir) or "cold" (fresh).
+        `layout`: another set of the seeded aliases (`--scale-up`), with a file and a "warm"
+        cache directory of its own."""
         self._runs += 1
-        cache_dir = self.work / ("cache" if cache == "warm" else f"cache-cold-{self._runs}")
+        layout = layout or self.layout
+        config, warm = self.config, "cache"
+        if layout != self.layout:
+            config, warm = self.config_of(layout), f"cache-{layout.total}"
+        cache_dir = self.work / (warm if cache == "warm" else f"cache-cold-{self._runs}")
         flags = self._cache_args(cache_dir) + (["--dry-run"] if dry_run else [])
         argv = [
             str(RECONCILE),
             "-f",
-            str(self.config),
+            str(config),
             "--output",
             "json",
             "--concurrency",
@@ -159,7 +177,7 @@ class Harness:
         run = ReconcileRun(
             key,
             label,
-            self.layout.total,
+            layout.total,
             " ".join(flags) or "-",
             usage,
             traffic,
@@ -171,6 +189,13 @@ class Harness:
             f"{traffic.writes} writes, {run.plan()}, {usage.max_rss_mb:.0f} MB"
         )
         return run
+
+    def config_of(self, layout: Layout) -> Path:
+        """manifests.yaml of `layout`'s aliases, written on first use."""
+        path = self.work / f"manifests-{layout.total}.yaml"
+        if not path.exists():
+            path.write_text(json.dumps(layout.config(self.proxy.host), indent=1))  # JSON is YAML
+        return path
 
     def floor(self, client: str, paths: Sequence[str]) -> FloorRun:
         path_file = self.work / "floor-paths.txt"
@@ -310,11 +335,13 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], stack: ExitStack) -
     stack.callback(proxy.stop)
     scale = args.scale > 0
     layout = Layout.for_total(args.scale, args.repos) if scale else Layout(args.repos, args.aliases)
+    # --scale-up: the larger layout holds the smaller one (the same tags in the same repositories)
+    seeded = Layout.for_total(args.scale_up, args.repos) if args.scale_up else layout
 
-    log(f"seeding {layout.total} aliases x 2 sources{' (aliases in sync)' if scale else ''}")
+    log(f"seeding {seeded.total} aliases x 2 sources{' (aliases in sync)' if scale else ''}")
     started = time.monotonic()
     seeder = Seeder(registry.root)
-    seeder.seed(layout, with_aliases=scale)
+    seeder.seed(seeded, with_aliases=scale)
     seed_s = time.monotonic() - started
     config = work / "manifests.yaml"
     config.write_text(json.dumps(layout.config(proxy.host), indent=1))  # JSON is YAML
@@ -388,6 +415,19 @@ def scale_scenarios(h: Harness, bench: Bench) -> None:
     warm = h.reconcile("scale-warm", "steady --dry-run, warm cache", cache="warm", dry_run=True)
     expect(warm, "noop", total)
     bench.runs = [cold, warm]
+    if h.args.scale_up:
+        bench.runs += scale_up_runs(h, Layout.for_total(h.args.scale_up, h.args.repos))
+
+
+def scale_up_runs(h: Harness, layout: Layout) -> list[ReconcileRun]:
+    """The steady --dry-run at `layout`'s larger number of aliases, cold then warm."""
+    runs = []
+    for cache in ("cold", "warm"):
+        key, label = f"scale-up-{cache}", f"steady --dry-run, {cache} cache, {layout.total} aliases"
+        run = h.reconcile(key, label, cache="warm", dry_run=True, layout=layout)
+        expect(run, "noop", layout.total)
+        runs.append(run)
+    return runs
 
 
 def docker_loop(h: Harness) -> DockerRun:

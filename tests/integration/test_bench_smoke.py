@@ -84,3 +84,24 @@ def test_the_paired_comparison_of_two_trees_runs(tmp_path: Path) -> None:
     assert summary["pairs"] == 2
     assert summary["cpu_ratio_a_to_urllib3_median"] > 0
     assert summary["wall_ratio_b_to_urllib3_median"] > 0
+
+
+def test_the_scale_benchmark_measures_a_larger_file_in_the_same_invocation(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "scale.json"
+    argv = [sys.executable, "bench/run.py", "--scale", "6", "--scale-up", "10", "--repos", "2",
+            "--latency", "0", "--floor", "http.client", "--json", str(out)]  # fmt: skip
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    runs = [(r["key"], r["aliases"], r["summary"]["noop"], r["per_alias"]) for r in result["runs"]]
+    assert runs == [
+        ("scale-cold", 6, 6, 5.0),
+        ("scale-warm", 6, 6, 3.0),
+        ("scale-up-cold", 10, 10, 5.0),  # a cache of its own: cold again
+        ("scale-up-warm", 10, 10, 3.0),
+    ]
+    names = [t["name"] for t in result["targets"]]
+    assert "6 aliases: peak RSS <= 150 MB" in names
+    assert "10 aliases: peak RSS <= 1.2x that at 6" in names
