@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # not installed again.
 APT_PACKAGES := docker-registry apache2-utils docker.io
 
-.PHONY: demo test check lint typecheck unit integration bench bench-scale bench-render system-deps go-tools venv clean
+.PHONY: demo test check lint typecheck unit integration bench bench-scale bench-render bench-startup system-deps go-tools venv clean
 
 system-deps:
 	@missing=""; \
@@ -50,6 +50,12 @@ check: lint typecheck
 # Benchmarks (BENCHMARKS.md); extra flags: make bench BENCH_ARGS="--skip-docker --json out.json"
 bench: system-deps go-tools venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/startup.py
+
+# Start-up of `reconcile --help` and `reconcile validate` next to a bare interpreter and
+# pydantic's import: make bench-startup STARTUP_ARGS="--runs 31 --json startup.json"
+bench-startup: venv
+	$(BIN)/python bench/startup.py $(STARTUP_ARGS)
 
 bench-scale: system-deps go-tools venv
 	$(BIN)/python bench/run.py --scale 10000 --scale-up 20000 --concurrency 64 $(BENCH_ARGS)

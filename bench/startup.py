@@ -5,8 +5,10 @@
 Each command runs `--runs` times, interleaved (one of each in turn, so that the machine's load
 falls on all of them alike); the median wall time is the figure, the minimum is shown beside
 it. `reconcile` is measured as a user installs it: a regular (not editable) install of this
-checkout into a throwaway environment with the same dependencies, because the development
-venv's editable install adds its own import hook to every start (about 0.07 s here). The
+checkout into a throwaway environment that sees only the runtime dependencies (those
+pyproject.toml names, and theirs), because the development venv's editable install adds its
+own import hook to every start (about 0.07 s here) and pydantic scans the entry points of
+every installed distribution (the development venv holds over 100; a user's about 20). The
 floors measured in the same invocation are a bare interpreter and `import pydantic` alone (the
 config's validation library, which `validate` cannot avoid). Targets (issue 16):
 `reconcile --help` at most 0.15 s, `reconcile validate` of the top-level manifests.yaml at most
@@ -24,10 +26,15 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make `bench` importable
@@ -52,23 +59,65 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], float | None], ...] = (
 
 @contextmanager
 def installed() -> Iterator[tuple[str, str]]:
-    """(python, console script) of a regular install of this checkout in a throwaway venv
-    that sees this venv's dependencies (by a path line, so that their .pth hooks, the editable
-    install's among them, are not run): the package copied and byte-compiled as pip installs
-    it, and the console script pip writes for `reconcile = reconciler._cli.main:main`."""
+    """(python, console script) of a regular install of this checkout in a throwaway venv:
+    the package copied and byte-compiled as pip installs it, with its dist-info and the
+    console script pip writes for `reconcile = reconciler._cli.main:main`, and beside it
+    (by a path line, so that no .pth hook runs) links to this venv's copies of the runtime
+    dependencies alone."""
     with tempfile.TemporaryDirectory(prefix="bench-install-") as tmp:
         env, target = Path(tmp) / "venv", Path(tmp) / "site"
         subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(env)], check=True)
         ignore = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / "reconciler", target / "reconciler", ignore=ignore)
         compileall.compile_dir(target, quiet=1)
+        _write_dist_info(target)
+        deps = Path(tmp) / "deps"
+        link_runtime_dependencies(deps)
         site = Path(sysconfig.get_paths(vars={"base": str(env)})["purelib"])
-        deps = sysconfig.get_paths()["purelib"]  # this venv's site-packages
         (site / "reconcile-bench.pth").write_text(f"{target}\n{deps}\n")
         script = env / "bin" / "reconcile"
         script.write_text(_CONSOLE_SCRIPT.format(python=env / "bin" / "python"))
         script.chmod(0o755)
         yield str(env / "bin" / "python"), str(script)
+
+
+def runtime_dependencies() -> list[metadata.Distribution]:
+    """This venv's distributions that an install of the project pulls in: the closure of
+    pyproject.toml's `dependencies` (markers evaluated here, no extras)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pending = [Requirement(r) for r in project["dependencies"]]
+    found: dict[str, metadata.Distribution] = {}
+    while pending:
+        req = pending.pop()
+        key = canonicalize_name(req.name)
+        if key in found or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+            continue
+        found[key] = metadata.distribution(req.name)
+        pending += [Requirement(r) for r in found[key].requires or ()]
+    return sorted(found.values(), key=lambda d: canonicalize_name(d.metadata["Name"]))
+
+
+def link_runtime_dependencies(into: Path) -> None:
+    """Links in `into` to the top-level files (packages, modules, dist-info) of every runtime
+    dependency, as a site-packages holding those alone would have them."""
+    into.mkdir()
+    for dist in runtime_dependencies():
+        tops = {Path(str(f)).parts[0] for f in dist.files or ()}
+        for top in sorted(tops - {"..", "__pycache__"}):
+            source = Path(str(dist.locate_file(top)))
+            if source.exists() and not (into / top).exists():
+                (into / top).symlink_to(source)
+
+
+def _write_dist_info(site: Path) -> None:
+    """The dist-info pip writes (its entry points are what pydantic's plugin scan reads)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    meta = f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    (info / "METADATA").write_text(meta)
+    scripts = "".join(f"{k} = {v}\n" for k, v in project["scripts"].items())
+    (info / "entry_points.txt").write_text(f"[console_scripts]\n{scripts}")
 
 
 _CONSOLE_SCRIPT = """#!{python}

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from .. import __version__
 from .._errors import ReconcileError
-from . import logs
 from .commands import DEFAULT_CONFIG, EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -465,12 +464,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+# Commands whose modules log nothing: they skip loading `logging` (issue 16, start-up).
+_LOGLESS_COMMANDS = frozenset({"validate", "schema"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
     except SystemExit as stop:  # --help, --version and usage errors
         return stop.code if isinstance(stop.code, int) else EXIT_FAILED
-    logs.configure(args.verbose, args.log_format)
+    if args.command not in _LOGLESS_COMMANDS:
+        from . import logs
+
+        logs.configure(args.verbose, args.log_format)
     try:
         return _dispatch(args)
     except ReconcileError as exc:

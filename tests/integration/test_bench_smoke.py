@@ -105,3 +105,44 @@ def test_the_scale_benchmark_measures_a_larger_file_in_the_same_invocation(
     names = [t["name"] for t in result["targets"]]
     assert "6 aliases: peak RSS <= 150 MB" in names
     assert "10 aliases: peak RSS <= 1.2x that at 6" in names
+
+
+def test_the_startup_benchmark_runs_reconcile_as_installed_with_runtime_dependencies_alone(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "startup.json"
+    argv = [sys.executable, "bench/startup.py", "--runs", "1", "--json", str(out)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert [(r["name"], r["target_s"], r["runs"]) for r in results] == [
+        ("python -c pass", None, 1),
+        ("python -c 'import pydantic'", None, 1),
+        ("reconcile --help", 0.15, 1),
+        ("reconcile validate", 0.30, 1),
+    ]
+
+
+def test_the_startup_benchmark_sees_the_runtime_dependencies_and_no_others(
+    tmp_path: Path,
+) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.startup import installed
+    finally:
+        sys.path.remove(str(ROOT))
+    probe = (
+        "import importlib.metadata as m, importlib.util as u, json\n"
+        "names = sorted({d.metadata['Name'].lower() for d in m.distributions()})\n"
+        "origin = u.find_spec('reconciler').origin\n"
+        "print(json.dumps([names, u.find_spec('pytest') is None, origin]))"
+    )
+    with installed() as (python, _):
+        done = subprocess.run(
+            [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+        )
+    names, no_pytest, origin = json.loads(done.stdout)
+    assert {"pydantic", "pyyaml", "httpx", "urllib3", "boto3", "deepdiff"} <= set(names)
+    assert "manifest-reconciler" in names  # its own dist-info, as pip writes it
+    assert no_pytest  # test-only packages are not there
+    assert not origin.startswith(str(ROOT))  # a copy, not the checkout

@@ -41,7 +41,6 @@ def test_help_loads_neither_the_config_nor_the_http_stack(argv: list[str]) -> No
     assert {m for m in loaded if m.startswith("reconciler.")} == {
         "reconciler._cli",
         "reconciler._cli.commands",
-        "reconciler._cli.logs",
         "reconciler._cli.main",
         "reconciler._errors",
     }
@@ -51,3 +50,10 @@ def test_validate_loads_the_config_but_not_the_http_stack() -> None:
     loaded = loaded_by("validate", "-f", "manifests.yaml")
     assert set(CONFIG) <= loaded
     assert loaded & set(HTTP) == set()
+
+
+@pytest.mark.parametrize(
+    "argv", [["validate", "-f", "manifests.yaml", "-v"], ["schema", "config"]], ids=str
+)
+def test_commands_that_log_nothing_do_not_load_logging(argv: list[str]) -> None:
+    assert "logging" not in loaded_by(*argv)
