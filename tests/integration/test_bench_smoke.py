@@ -118,6 +118,7 @@ def test_the_startup_benchmark_runs_reconcile_as_installed_with_runtime_dependen
     assert [(r["name"], r["target_s"], r["runs"]) for r in results] == [
         ("python -c pass", None, 1),
         ("python -c 'import pydantic'", None, 1),
+        ("pydantic: a first validation", None, 1),
         ("reconcile --help", 0.15, 1),
         ("reconcile validate", 0.30, 1),
     ]
