@@ -60,6 +60,7 @@ from bench.report import (  # noqa: E402
     to_markdown,
 )
 from bench.seed import Layout, Seeder, pick_repushes, repush  # noqa: E402
+from bench.startup import installed  # noqa: E402
 from tests.support.dockercli import docker_available  # noqa: E402
 from tests.support.proxy import Proxy, start_proxy  # noqa: E402
 from tests.support.registry import RegistryProcess, start_registry  # noqa: E402
@@ -132,6 +133,9 @@ class Harness:
     config: Path
     cache_dir_flag: bool  # whether this reconcile build has --cache-dir
     startup_cpu_s: float = 0.0
+    # The console script measured: `bench.startup.installed()`'s (as a user installs it) in
+    # run.py; the development venv's in pairs.py, which steers the tree by PYTHONPATH.
+    program: Path = RECONCILE
     _runs: int = field(default=0)
 
     @property
@@ -159,7 +163,7 @@ class Harness:
         cache_dir = self.work / (warm if cache == "warm" else f"cache-cold-{self._runs}")
         flags = self._cache_args(cache_dir) + (["--dry-run"] if dry_run else [])
         argv = [
-            str(RECONCILE),
+            str(self.program),
             "-f",
             str(config),
             "--output",
@@ -347,7 +351,11 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], stack: ExitStack) -
     config.write_text(json.dumps(layout.config(proxy.host), indent=1))  # JSON is YAML
 
     load_start = load_average()
-    harness = Harness(args, work, registry, proxy, layout, config, has_cache_dir_flag())
+    # reconcile as a user installs it: byte-compiled, no editable-install hook, the runtime
+    # dependencies alone (bench/startup.py), whatever PYTHONDONTWRITEBYTECODE says here.
+    program = Path(stack.enter_context(installed())[1])
+    harness = Harness(args, work, registry, proxy, layout, config, has_cache_dir_flag(program))
+    harness.program = program
     startup = measure_startup(harness)
     harness.startup_cpu_s = startup.cpu_s
     bench = Bench(
@@ -507,7 +515,7 @@ def measure_startup(h: Harness) -> Usage:
     config.write_text(json.dumps(Layout(1, 1).config(h.proxy.host), indent=1))  # JSON is YAML
     runs = []
     for n in range(3):
-        argv = [str(RECONCILE), "-f", str(config), "--dry-run", "--output", "json"]
+        argv = [str(h.program), "-f", str(config), "--dry-run", "--output", "json"]
         argv += h._cache_args(h.work / f"cache-startup-{n}")
         usage = run_measured(
             argv,
@@ -556,11 +564,11 @@ def warn_if_busy() -> None:
         )
 
 
-def has_cache_dir_flag() -> bool:
+def has_cache_dir_flag(program: Path = RECONCILE) -> bool:
     """Whether this build of reconcile has `--cache-dir` (it is being added); without it the
     cache directory is steered through XDG_CACHE_HOME."""
     done = subprocess.run(
-        [str(RECONCILE), "--help"],
+        [str(program), "--help"],
         capture_output=True,
         text=True,
         timeout=120,

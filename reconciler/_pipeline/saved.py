@@ -59,7 +59,8 @@ class _Saved(BaseModel):
     # A plan is an instruction to write: a field this tool does not know could change what it
     # means, so a plan with one is refused rather than half understood (a new field is a new
     # `schema_version`).
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use (issue 16): a run that saves no plan pays for declaring them only.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SavedConfig(_Saved):
