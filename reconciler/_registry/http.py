@@ -7,6 +7,7 @@ at one boundary (`_send`), and every body is read with a size cap.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -49,7 +50,15 @@ from .interface import RepositoryState
 from .ratelimit import PullLimit
 from .retry import RetryPolicy
 from .taglist import MalformedTagList, read_tag_list
-from .transport import Origin, RegistryTransport, Reply, origin_of, sender_for, wire_timeout
+from .transport import (
+    Origin,
+    RegistryTransport,
+    Reply,
+    TlsContext,
+    origin_of,
+    sender_for,
+    wire_timeout,
+)
 
 if TYPE_CHECKING:
     import urllib3
@@ -129,8 +138,14 @@ class RegistryClient:
         self._ecr = ecr  # repository facts, on ECR registries only
         self._retry = settings.retry
         self._pull_limit = pull_limit or PullLimit(settings.host)  # this run's, per registry
-        # One TLS context for every connection: building one costs tens of milliseconds.
-        verify = _tls_context(settings)
+        # One TLS context for every connection: building one costs tens of milliseconds. A
+        # registry over plain HTTP builds it only if a token realm or a storage redirect is
+        # HTTPS; over HTTPS it is built now, so that an unusable ca_file stops the client here.
+        verify: TlsContext = (
+            functools.cache(functools.partial(_tls_context, settings))
+            if settings.insecure
+            else _tls_context(settings)
+        )
         timeout = httpx.Timeout(settings.timeout_s)
         # Token services and blob storage behind redirects: few requests, through httpx.Client
         # on the same kind of transport, so that the same proxy decision and TLS trust apply
@@ -852,7 +867,7 @@ _LINK = re.compile(r"<(?P<target>[^>]*)>(?P<params>[^,<]*)")
 _LINK_REL = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
 
 
-def _registry_transport(settings: ClientSettings, tls: ssl.SSLContext) -> httpx.BaseTransport:
+def _registry_transport(settings: ClientSettings, tls: TlsContext) -> httpx.BaseTransport:
     """urllib3's pool under httpx's types, one keep-alive connection per request in flight;
     it routes each origin through the proxy the environment names (see `proxy_for`)."""
     return RegistryTransport(tls, max_connections=settings.max_connections)

@@ -44,7 +44,7 @@ import socket
 import ssl
 import threading
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from http.client import HTTPException, HTTPMessage, RemoteDisconnected
 from typing import Any, BinaryIO, Protocol, cast
@@ -73,6 +73,7 @@ __all__ = [
     "Reply",
     "ReplyHeaders",
     "Sender",
+    "TlsContext",
     "origin_of",
     "proxy_for",
     "sender_for",
@@ -363,12 +364,18 @@ def _readable(sock: socket.socket) -> bool:
 # -- the transport ------------------------------------------------------------------------------
 
 
+# A TLS context, or the function that builds it when it is first needed.
+TlsContext = ssl.SSLContext | Callable[[], ssl.SSLContext]
+
+
 class RegistryTransport(httpx.BaseTransport):
     """Thread-safe. `max_connections`: keep-alive connections kept per origin; set it to the
     number of requests in flight, or connections are closed and opened again all the time."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, *, max_connections: int = 4):
-        self._ssl_context = ssl_context or ssl.create_default_context()
+    def __init__(self, ssl_context: TlsContext | None = None, *, max_connections: int = 4):
+        # Built when the first HTTPS origin is routed, if given as a function: a context
+        # costs ~50 ms, which a registry reached over plain HTTP never needs.
+        self._tls: TlsContext = ssl_context or ssl.create_default_context
         self._max_connections = max_connections
         self._direct: dict[Origin, HTTPConnectionPool] = {}  # pools of origins reached directly
         self._proxies: dict[Origin, urllib3.ProxyManager] = {}  # the others, by origin
@@ -461,6 +468,12 @@ class RegistryTransport(httpx.BaseTransport):
         assert manager is not None
         return manager.connection_from_host(host, port, scheme), scheme == "http"
 
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The TLS context, built on first use (called under the lock)."""
+        if not isinstance(self._tls, ssl.SSLContext):
+            self._tls = self._tls()
+        return self._tls
+
     def _route(self, origin: Origin) -> None:
         scheme, host, port = origin
         options: dict[str, Any] = {
@@ -470,7 +483,7 @@ class RegistryTransport(httpx.BaseTransport):
         }
         proxy = proxy_for(httpx.URL(scheme=scheme, host=host, port=port))
         if proxy is None and scheme == "https":
-            self._direct[origin] = _TlsPool(host, port, ssl_context=self._ssl_context, **options)
+            self._direct[origin] = _TlsPool(host, port, ssl_context=self._ssl_context(), **options)
         elif proxy is None:
             self._direct[origin] = _Pool(host, port, **options)
         else:
@@ -482,8 +495,8 @@ class RegistryTransport(httpx.BaseTransport):
             manager = urllib3.ProxyManager(
                 str(parsed.copy_with(username=None, password=None)),
                 proxy_headers=headers,
-                proxy_ssl_context=self._ssl_context,
-                ssl_context=self._ssl_context,
+                proxy_ssl_context=self._ssl_context(),
+                ssl_context=self._ssl_context(),
                 **options,
             )
             manager.pool_classes_by_scheme = _POOL_CLASSES
