@@ -13,8 +13,8 @@ Three things, kept apart:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 from .oci import Descriptor, Platform
 
@@ -54,6 +54,9 @@ def parse(text: str) -> Platform:
     return canonical(Platform(os=parts[0], architecture=parts[1], variant=variant))
 
 
+# canonical and normalize run for every descriptor of every alias (a dozen times an alias in a
+# steady run) on a handful of distinct platforms: remembered, they cost a hash lookup.
+@functools.lru_cache(maxsize=1024)
 def canonical(platform: Platform) -> Platform:
     """The usual spelling of a platform, meaning unchanged: lower case, `aarch64` as `arm64`,
     `armhf` as `arm/v7`, a bare arm variant number as `v7`. Unlike `normalize`, a variant that
@@ -81,6 +84,7 @@ def same(a: Platform, b: Platform) -> bool:
     return normalize(a) == normalize(b)
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize(platform: Platform) -> Platform:
     """The comparison key of a platform: its canonical spelling without the baseline variants
     (`arm64/v8` is `arm64`, `amd64/v1` is `amd64`) and with containerd's default for 32-bit
@@ -91,7 +95,9 @@ def normalize(platform: Platform) -> Platform:
         variant = ""
     if arch == "arm":
         variant = _arm_variant(variant)
-    return replace(spelled, variant=variant)
+    if variant == spelled.variant:
+        return spelled
+    return Platform(spelled.os, arch, variant, spelled.os_version, spelled.os_features)
 
 
 def _arm_variant(variant: str) -> str:
