@@ -354,8 +354,9 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], stack: ExitStack) -
     # reconcile as a user installs it: byte-compiled, no editable-install hook, the runtime
     # dependencies alone (bench/startup.py), whatever PYTHONDONTWRITEBYTECODE says here.
     program = Path(stack.enter_context(installed())[1])
-    harness = Harness(args, work, registry, proxy, layout, config, has_cache_dir_flag(program))
-    harness.program = program
+    harness = Harness(
+        args, work, registry, proxy, layout, config, has_cache_dir_flag(program), program=program
+    )
     startup = measure_startup(harness)
     harness.startup_cpu_s = startup.cpu_s
     bench = Bench(

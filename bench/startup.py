@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -90,11 +91,16 @@ def installed() -> Iterator[tuple[str, str]]:
         yield str(env / "bin" / "python"), str(script)
 
 
+def _project() -> dict[str, Any]:
+    """pyproject.toml's `[project]` table."""
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project
+
+
 def runtime_dependencies() -> list[metadata.Distribution]:
     """This venv's distributions that an install of the project pulls in: the closure of
     pyproject.toml's `dependencies` (markers evaluated here, no extras)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pending = [Requirement(r) for r in project["dependencies"]]
+    pending = [Requirement(r) for r in _project()["dependencies"]]
     found: dict[str, metadata.Distribution] = {}
     while pending:
         req = pending.pop()
@@ -120,7 +126,7 @@ def link_runtime_dependencies(into: Path) -> None:
 
 def _write_dist_info(site: Path) -> None:
     """The dist-info pip writes (its entry points are what pydantic's plugin scan reads)."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = _project()
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir()
     meta = f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"

@@ -93,6 +93,10 @@ _TAGS_PAGE = 1000  # ECR refuses more; registries that ignore `n` send everythin
 _MAX_TAG_PAGES = 1000
 _MAX_REFERRER_PAGES = 10  # a subject with more than a few pages of referrers is hostile
 USER_AGENT = f"reconciler/{__version__}"
+# On every registry request, however it is sent (`_request`, `_Wire`). Accept-Encoding:
+# identity, the bytes as stored: a digest is of uncompressed bytes, and the transport adds no
+# header of its own (as httpx's does not).
+_EVERY_REQUEST = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
 _NO_FACTS = RepositoryState()  # the distribution API's answer, one value shared by every alias
 
 
@@ -704,9 +708,7 @@ class RegistryClient:
         """A request to this registry; `url` is a path or an absolute URL (upload sessions)."""
         if isinstance(url, str) and url.startswith("/"):
             url = self._base_url + url
-        # Accept-Encoding: identity, the bytes as stored: a digest is of uncompressed bytes,
-        # and the transport adds no header of its own (as httpx's does not).
-        all_headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+        all_headers = {**_EVERY_REQUEST, **(headers or {})}
         return httpx.Request(
             method,
             url,
@@ -806,9 +808,7 @@ class _Wire:
     def of(cls, base_url: str, timeouts: dict[str, float | None]) -> _Wire:
         base = httpx.URL(base_url)
         netloc = base.netloc.decode("ascii")
-        # Accept-Encoding: identity, the bytes as stored: a digest is of uncompressed bytes,
-        # and the transport adds no header of its own.
-        headers = {"Host": netloc, "User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        headers = {"Host": netloc, **_EVERY_REQUEST}
         prefix = base.raw_path.decode("ascii").rstrip("/")
         return cls(base, origin_of(base), netloc, prefix, headers, wire_timeout(timeouts))
 
