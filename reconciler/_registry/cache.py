@@ -54,6 +54,7 @@ class Cache:
         self._hints: dict[tuple[str, str], dict[str, bytes]] = {}
         self._changed_hints: dict[tuple[str, str], dict[str, bytes]] = {}
         self._wrote = False  # whether this run added files (else there is nothing to prune)
+        self._content_root = os.path.join(root, "sha256", "") if root is not None else ""
 
     # -- content by digest -----------------------------------------------------------------
 
@@ -88,8 +89,7 @@ class Cache:
         if path is None:
             return None
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = _read_file(path)
         except OSError:
             return None
         if digest_of(data) != digest:
@@ -102,8 +102,8 @@ class Cache:
     def _content_path(self, digest: str) -> str | None:
         if self.root is None or not is_digest(digest):
             return None
-        hexdigest = digest.removeprefix("sha256:")
-        return os.path.join(self.root, "sha256", hexdigest[:2], hexdigest)
+        hexdigest = digest[7:]  # after "sha256:", which is_digest checked
+        return f"{self._content_root}{hexdigest[:2]}/{hexdigest}"
 
     # -- tag hints (never the truth) -------------------------------------------------------
 
@@ -206,6 +206,24 @@ def _files(root: Path) -> list[tuple[float, int, Path]]:
         if path.is_file():
             out.append((stat.st_mtime, stat.st_size, path))
     return out
+
+
+def _read_file(path: str) -> bytes:
+    """A file's bytes through the file descriptor alone: a run reads thousands of small
+    cached manifests, and `open()`'s buffered file object costs as much as the reads
+    themselves (about 7 against 12 us per file here)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        size = os.fstat(fd).st_size
+        data = os.read(fd, size + 1)  # a regular file reads short only at its end
+        if len(data) <= size:
+            return data
+        chunks = [data]  # it grew meanwhile (not ours: ours are renamed in whole)
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _write_atomically(path: str, data: bytes) -> bool:

@@ -10,6 +10,7 @@ skipped, and under CI=true it fails (tests/support/tools.py).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,29 @@ def test_the_startup_benchmark_sees_the_runtime_dependencies_and_no_others(
     assert "manifest-reconciler" in names  # its own dist-info, as pip writes it
     assert no_pytest  # test-only packages are not there
     assert not origin.startswith(str(ROOT))  # a copy, not the checkout
+
+
+def test_the_startup_benchmark_starts_from_bytecode_as_a_pip_install_does(
+    tmp_path: Path,
+) -> None:
+    """No module that `validate` imports is compiled at start (pip byte-compiles what it
+    installs): the installed copy, and dependencies that are one file (typing_extensions),
+    whose bytecode is looked up beside the link they are imported by."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.startup import installed
+    finally:
+        sys.path.remove(str(ROOT))
+    probe = (
+        "import json, os, sys\n"
+        "import reconciler._config.models, typing_extensions\n"
+        "specs = [getattr(m, '__spec__', None) for m in list(sys.modules.values())]\n"
+        "print(json.dumps(sorted(s.name for s in specs if s is not None and s.cached\n"
+        "    and s.origin and s.origin.endswith('.py') and not os.path.exists(s.cached))))"
+    )
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # nothing compiled now is kept
+    with installed() as (python, _):
+        done = subprocess.run(
+            [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+        )
+    assert json.loads(done.stdout) == []

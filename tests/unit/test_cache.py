@@ -20,6 +20,34 @@ def test_content_round_trips_through_disk(tmp_path: Path) -> None:
     assert Cache(tmp_path).get(DIGEST) == DATA  # a new run, nothing in memory
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"", DATA, b"x" * (200 << 10)],  # empty, small, larger than one read's chunk
+    ids=["empty", "small", "200KiB"],
+)
+def test_content_of_any_size_is_read_back_whole(tmp_path: Path, data: bytes) -> None:
+    Cache(tmp_path).put(digest_of(data), data)
+    assert Cache(tmp_path).get(digest_of(data)) == data
+
+
+def test_a_file_longer_than_its_size_said_is_still_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that grows between the size check and the read is read to its end (and then
+    verified): the first read is sized by fstat, the rest come in chunks."""
+    data = b"y" * (150 << 10)
+    Cache(tmp_path).put(digest_of(data), data)
+    real_fstat = os.fstat
+
+    def shrunk(fd: int) -> os.stat_result:
+        stat = list(real_fstat(fd))
+        stat[6] = 10  # st_size, as if read before the file was written in full
+        return os.stat_result(stat)
+
+    monkeypatch.setattr(os, "fstat", shrunk)
+    assert Cache(tmp_path).get(digest_of(data)) == data
+
+
 def test_bytes_are_never_stored_under_a_name_they_do_not_hash_to(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cache.put(digest_of(b"other"), DATA)
