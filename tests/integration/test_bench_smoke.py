@@ -125,25 +125,30 @@ def test_the_startup_benchmark_runs_reconcile_as_installed_with_runtime_dependen
     ]
 
 
-def test_the_startup_benchmark_sees_the_runtime_dependencies_and_no_others(
-    tmp_path: Path,
-) -> None:
+def _run_installed(probe: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+    """What `probe` prints, run by the interpreter of the start-up bench's throwaway install."""
     sys.path.insert(0, str(ROOT))
     try:
         from bench.startup import installed
     finally:
         sys.path.remove(str(ROOT))
+    with installed() as (python, _):
+        argv = [python, "-c", probe]
+        return subprocess.run(
+            argv, capture_output=True, text=True, check=True, cwd=cwd, env=env
+        ).stdout
+
+
+def test_the_startup_benchmark_sees_the_runtime_dependencies_and_no_others(
+    tmp_path: Path,
+) -> None:
     probe = (
         "import importlib.metadata as m, importlib.util as u, json\n"
         "names = sorted({d.metadata['Name'].lower() for d in m.distributions()})\n"
         "origin = u.find_spec('reconciler').origin\n"
         "print(json.dumps([names, u.find_spec('pytest') is None, origin]))"
     )
-    with installed() as (python, _):
-        done = subprocess.run(
-            [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
-        )
-    names, no_pytest, origin = json.loads(done.stdout)
+    names, no_pytest, origin = json.loads(_run_installed(probe, tmp_path))
     assert {"pydantic", "pyyaml", "httpx", "urllib3", "boto3", "deepdiff"} <= set(names)
     assert "manifest-reconciler" in names  # its own dist-info, as pip writes it
     assert no_pytest  # test-only packages are not there
@@ -156,11 +161,6 @@ def test_the_startup_benchmark_starts_from_bytecode_as_a_pip_install_does(
     """No module that `validate` imports is compiled at start (pip byte-compiles what it
     installs): the installed copy, and dependencies that are one file (typing_extensions),
     whose bytecode is looked up beside the link they are imported by."""
-    sys.path.insert(0, str(ROOT))
-    try:
-        from bench.startup import installed
-    finally:
-        sys.path.remove(str(ROOT))
     probe = (
         "import json, os, sys\n"
         "import reconciler._config.models, typing_extensions\n"
@@ -169,8 +169,4 @@ def test_the_startup_benchmark_starts_from_bytecode_as_a_pip_install_does(
         "    and s.origin and s.origin.endswith('.py') and not os.path.exists(s.cached))))"
     )
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # nothing compiled now is kept
-    with installed() as (python, _):
-        done = subprocess.run(
-            [python, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
-        )
-    assert json.loads(done.stdout) == []
+    assert json.loads(_run_installed(probe, tmp_path, env)) == []
