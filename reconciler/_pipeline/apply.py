@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from .._errors import GuardError, Interrupted, ReconcileError, RegistryError
+from .._model.oci import Manifest
 from .._registry.interface import ClientFor, Registry
 from .hooks import HookError, after_write
 from .plan import Action, AliasPlan, Plan
@@ -96,11 +97,11 @@ def apply_alias(
         copier = copier or CopyOnce(client_for)
         for copy in alias.copies:  # children first, the index last
             copier(target.repository, copy)
-        _put_index(client, alias)
+        written = _put_index(client, alias)
     except ReconcileError as exc:
         log.warning("%s: %s failed: %s", target.name, alias.action.value, exc)
         return Outcome(alias, error=exc)
-    log.info("%s: %s %s", target.name, alias.action.value, alias.desired.manifest.digest)
+    log.info("%s: %s %s", target.name, alias.action.value, written.digest)
     try:
         after_write(alias, stop)
     except HookError as exc:  # the index stays written: an error that was applied
@@ -113,22 +114,25 @@ def apply_alias(
 _SETTLING = frozenset({"MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
 
 
-def _put_index(client: Registry, alias: AliasPlan) -> None:
+def _put_index(client: Registry, alias: AliasPlan) -> Manifest:
     """PUT the alias's index. Right after its children were copied, some registries do not
     see them yet (Nexus; the reference registry while another run copies the same child):
     that answer is retried a few times with backoff instead of failing the alias."""
     assert alias.desired is not None
     target = alias.target
-    for attempt in range(_INDEX_ATTEMPTS):
+    index = alias.desired.manifest  # serialized on each use (see DesiredIndex): once here
+    for attempt in range(_INDEX_ATTEMPTS - 1):
         try:
-            client.put_manifest(target.repository.name, target.tag, alias.desired.manifest)
-            return
+            client.put_manifest(target.repository.name, target.tag, index)
+            return index
         except RegistryError as exc:
             settling = exc.status == 400 and exc.code in _SETTLING
-            if not (alias.copies and settling) or attempt + 1 == _INDEX_ATTEMPTS:
+            if not (alias.copies and settling):
                 raise
             log.info("%s: retrying the index after %s (attempt %d)", target.name, exc, attempt + 2)
             time.sleep(0.2 * 2**attempt)
+    client.put_manifest(target.repository.name, target.tag, index)  # the last: its answer stands
+    return index
 
 
 _INDEX_ATTEMPTS = 4

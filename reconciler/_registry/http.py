@@ -662,7 +662,7 @@ class RegistryClient:
         where = where.partition("?")[0]  # errors and logs name the path, never the query
         given = {**wire.headers, **headers} if headers else wire.headers
         with self._in_flight, self._translated(f"{method} {where}"):
-            reply, sent = self._authorized(method, target, given, content)
+            reply, sent = self._authorized(method, target, scope_of(method, where), given, content)
             try:
                 body = read_at_most(reply, cap, self.host, where)
             finally:
@@ -673,14 +673,20 @@ class RegistryClient:
         return Answer(method, reply.status, reply.headers, body, self._base_url + path, scheme)
 
     def _authorized(
-        self, method: str, target: str, headers: dict[str, str], content: bytes | None
+        self,
+        method: str,
+        target: str,
+        scope: str | None,
+        headers: dict[str, str],
+        content: bytes | None,
     ) -> tuple[Reply, str | None]:
         """`_round_trip` without httpx's types: send through the auth flow (challenge, token,
         resend) and return the last answer, its body not read yet, with the Authorization
-        header it was sent with. Every request here goes to the registry's own origin, the
-        only one the flow gives credentials to."""
+        header it was sent with; `scope`: the token scope the request needs (`scope_of`).
+        Every request here goes to the registry's own origin, the only one the flow gives
+        credentials to."""
         wire = self._wire
-        attempts = self._auth.attempts(wire.base, scope_of(method, target.partition("?")[0]))
+        attempts = self._auth.attempts(wire.base, scope)
         header = next(attempts)
         while True:
             sent = headers if header is None else {**headers, "Authorization": header}
