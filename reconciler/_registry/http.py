@@ -626,7 +626,7 @@ class RegistryClient:
         a refused pull: see ratelimit.py), body read under `cap`, rate-limit headers noted."""
         return self._retry.run(
             f"{method} {path}",
-            self._attempt,
+            self._exchange,
             method,
             path,
             cap,
@@ -634,16 +634,6 @@ class RegistryClient:
             headers,
             final=self._pull_limit.refuses,
         )
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        cap: int,
-        content: bytes | None,
-        headers: dict[str, str] | None,
-    ) -> Answer:
-        return self._pull_limit.read(self._exchange(method, path, cap, content, headers))
 
     def _exchange(
         self,
@@ -655,7 +645,8 @@ class RegistryClient:
     ) -> Answer:
         """One round trip (or a few, through the auth flow) straight through the transport's
         `send`: thousands of small requests per run, so none builds an httpx.Request or
-        httpx.Response (see transport.py); the same headers go out as `_request` builds."""
+        httpx.Response (see transport.py); the same headers go out as `_request` builds. The
+        answer's rate-limit headers are noted (`PullLimit.read`) before it is retried or not."""
         wire = self._wire
         where = wire.prefix + path
         target = _target(where)
@@ -670,7 +661,8 @@ class RegistryClient:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s%s -> %d", method, wire.netloc, where, reply.status)
         scheme = sent.partition(" ")[0].lower() if sent else ""
-        return Answer(method, reply.status, reply.headers, body, self._base_url + path, scheme)
+        answer = Answer(method, reply.status, reply.headers, body, self._base_url + path, scheme)
+        return self._pull_limit.read(answer)
 
     def _authorized(
         self,
