@@ -172,6 +172,7 @@ class Bench:
     floors: list[FloorRun] = field(default_factory=list)
     repushed_sources: int = 0
     drifted_aliases: int = 0
+    samples: dict[str, list[float]] = field(default_factory=dict)  # run key: walls, run order
     load_start: float = 0.0  # 1-minute load average before the first run
     load_end: float = 0.0
 
@@ -419,6 +420,7 @@ def to_markdown(bench: Bench) -> str:
         f"takes {bench.startup.cpu_s:.2f} s CPU and {bench.startup.max_rss_mb:.0f} MB, and is "
         f"subtracted for CPU s/1k req.",
     ]
+    parts += _samples_lines(bench)
     if bench.repushed_sources:
         parts += [
             "",
@@ -432,6 +434,22 @@ def to_markdown(bench: Bench) -> str:
         parts.append(f"- docker loop: {_methods(bench.docker.traffic.by_kind)}")
     parts += [f"- {p.tool} loop: {_methods(p.traffic.by_kind)}" for p in bench.peers]
     return "\n".join(parts) + "\n"
+
+
+def _samples_lines(bench: Bench) -> list[str]:
+    """Every wall of the repeated scenarios, whose rows show their run of median wall."""
+    if not any(len(walls) > 1 for walls in bench.samples.values()):
+        return []
+    labels = {run.key: run.label.split(" ", 1)[0] for run in bench.runs}  # "(b)", "(b')"
+    named = {labels.get(key, key): walls for key, walls in bench.samples.items()}
+    listed = "; ".join(
+        f"{name} {', '.join(f'{w:.2f}' for w in walls)}" for name, walls in named.items()
+    )
+    return [
+        "",
+        f"{' and '.join(named)} ran {max(map(len, named.values()))} times each, interleaved; "
+        f"each row is its run of median wall. Walls in run order, s: {listed}.",
+    ]
 
 
 def _tools_section(bench: Bench) -> list[str]:
