@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,9 +59,30 @@ class _Parser(argparse.ArgumentParser):
     main_only: dict[str, str] = {}  # noqa: RUF012 (set per instance by build_parser)
     accepts: dict[str, frozenset[str]] = {}  # noqa: RUF012 (set per instance by build_parser)
 
+    argv: Sequence[str] = ()  # what parse_args was given, to say a usage error as made
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_FAILED, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_FAILED, f"{self.prog}: error: {self._as_made(message)}\n")
+
+    def _as_made(self, message: str) -> str:
+        """An unknown option ahead of what argparse took for a COMMAND is the mistake; an
+        unknown option gets the known one it is close to."""
+        from . import mistakes
+
+        actions = self._option_string_actions
+        known = {flag: action.nargs != 0 for flag, action in actions.items()}
+        invalid = re.match(r"argument COMMAND: invalid choice: '(.*)' \(", message)
+        unknown = invalid and mistakes.first_unknown_option(self.argv, known, invalid[1])
+        if unknown:
+            return f"unrecognized arguments: {unknown}{mistakes.hint_for(unknown, known)}"
+        if message.startswith(_UNRECOGNIZED):
+            first = message.removeprefix(_UNRECOGNIZED).split(" ", 1)[0]
+            return message + mistakes.hint_for(first, known)
+        return message
+
+
+_UNRECOGNIZED = "unrecognized arguments: "
 
 
 def build_parser() -> _Parser:
@@ -451,6 +473,7 @@ def _platform(text: str) -> Platform:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse a command line; exits (status 1) on a usage error, like every argparse parser."""
     parser = build_parser()
+    parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is not None:
         taken = parser.accepts.get(args.command, frozenset())

@@ -111,6 +111,32 @@ def test_usage_errors_exit_1_saying_why(
     assert message in err and err.startswith("usage: reconcile")
 
 
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        # argparse would say "invalid choice: 'm.yaml'" for the COMMAND it expected next.
+        (["-c", "m.yaml"], "unrecognized arguments: -c (the config file is -f FILE)"),
+        (["--config", "m.yaml", "--dry-run"],
+         "unrecognized arguments: --config (the config file is --file FILE)"),
+        (["-f", "m.yaml", "-c", "m.yaml"],
+         "unrecognized arguments: -c (the config file is -f FILE)"),
+        (["--concurency", "4"],
+         "unrecognized arguments: --concurency, did you mean --concurrency?"),
+        (["--dryrun"], "unrecognized arguments: --dryrun, did you mean --dry-run?"),
+        (["validate", "--config", "m.yaml"],  # validate takes m.yaml as one of its FILEs
+         "unrecognized arguments: --config (the config file is --file FILE)"),
+        (["--only", "x", "frobnicate"], "argument COMMAND: invalid choice: 'frobnicate' (choose "
+         "from 'apply', 'validate', 'inspect', 'resolve', 'import', 'schema')"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)  # fmt: skip
+def test_an_unknown_option_is_named_as_the_mistake_with_the_option_meant(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"reconcile: error: {said}"
+
+
 def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
