@@ -72,7 +72,7 @@ COMMANDS: tuple[tuple[str, tuple[str, ...], float | None], ...] = (
 def installed() -> Iterator[tuple[str, str]]:
     """(python, console script) of a regular install of this checkout in a throwaway venv:
     the package copied and byte-compiled as pip installs it, with its dist-info and the
-    console script pip writes for `reconcile = reconciler._cli.main:main`, and beside it
+    console script pip writes for the `reconcile` entry point, and beside it
     (by a path line, so that no .pth hook runs) links to this venv's copies of the runtime
     dependencies alone."""
     with tempfile.TemporaryDirectory(prefix="bench-install-") as tmp:
@@ -87,7 +87,10 @@ def installed() -> Iterator[tuple[str, str]]:
         site = Path(sysconfig.get_paths(vars={"base": str(env)})["purelib"])
         (site / "reconcile-bench.pth").write_text(f"{target}\n{deps}\n")
         script = env / "bin" / "reconcile"
-        script.write_text(_CONSOLE_SCRIPT.format(python=env / "bin" / "python"))
+        module, function = _project()["scripts"]["reconcile"].split(":")
+        script.write_text(
+            _CONSOLE_SCRIPT.format(python=env / "bin" / "python", module=module, function=function)
+        )
         script.chmod(0o755)
         yield str(env / "bin" / "python"), str(script)
 
@@ -144,9 +147,9 @@ def _write_dist_info(site: Path) -> None:
 
 _CONSOLE_SCRIPT = """#!{python}
 import sys
-from reconciler._cli.main import main
+from {module} import {function}
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit({function}())
 """
 
 

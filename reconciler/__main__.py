@@ -1,3 +1,3 @@
-from ._cli.main import main
+from ._cli.main import console
 
-raise SystemExit(main())
+console()

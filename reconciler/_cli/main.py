@@ -12,6 +12,7 @@ import argparse
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
@@ -28,7 +29,15 @@ if TYPE_CHECKING:
 # Only argparse and constants are loaded up front: `reconcile --help` and usage errors pay for
 # nothing else, and each command imports what it needs when it runs (`_dispatch`).
 
-__all__ = ["EXIT_CHANGES", "EXIT_FAILED", "EXIT_OK", "build_parser", "main", "parse_args"]
+__all__ = [
+    "EXIT_CHANGES",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "build_parser",
+    "console",
+    "main",
+    "parse_args",
+]
 
 _USAGE = """\
 reconcile [-f FILE] [--dry-run [--plan-out PLAN]] [--output text|json|markdown] [options]
@@ -491,6 +500,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 _LOGLESS_COMMANDS = frozenset({"validate", "schema"})
 
 
+def console() -> NoReturn:
+    """The `reconcile` command (`python -m reconciler` too): `main`, then out of the process
+    without the interpreter's teardown, which frees every object of the run one by one
+    (about 0.05 s of a 1.4 s, 200-alias run: `make bench`). What teardown would still do
+    is done first: the log handlers closed, the output streams flushed. Where a thread other
+    than this one and the daemons is still alive, the interpreter exits as usual (it waits
+    for such a thread)."""
+    code = _flushed(main())
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.exit(code)
+    os._exit(code)
+
+
+def _flushed(code: int) -> int:
+    """`code`, or EXIT_FAILED when the output could not all be delivered (its reader went
+    away: `reconcile schema report | head -1`); a stream that failed is pointed at
+    /dev/null, so that the interpreter's own exit has nothing left to fail on."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            code = code or EXIT_FAILED
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
@@ -508,6 +545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("reconcile: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of the output went away: nobody is left to tell
+        return EXIT_FAILED
 
 
 def _dispatch(args: argparse.Namespace) -> int:

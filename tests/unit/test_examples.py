@@ -266,7 +266,7 @@ def test_the_pre_commit_hook_exists_and_validates_offline(
 
 def test_the_package_provides_the_reconcile_command() -> None:
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'reconcile = "reconciler._cli.main:main"' in text
+    assert 'reconcile = "reconciler._cli.main:console"' in text
 
 
 # -- each format checked by a validator made for it, offline -------------------------------------
