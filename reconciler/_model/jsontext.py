@@ -13,12 +13,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["INDENT", "Escape", "dumps", "escaper", "write"]
+__all__ = ["INDENT", "Escape", "Out", "dumps", "escaper", "write"]
 
 INDENT = "  "
 Escape = Callable[[str], str]  # a str as a quoted JSON string
+
+
+class Out(Protocol):
+    """Where the text goes, piece by piece: a list to join, or a stream's writer."""
+
+    def append(self, text: str, /) -> object: ...
 
 
 def escaper(ensure_ascii: bool) -> Escape:
@@ -34,7 +40,7 @@ def dumps(value: Any, *, ensure_ascii: bool = True) -> str:
     return "".join(out)
 
 
-def write(value: Any, out: list[str], pad: str, escape: Escape) -> None:
+def write(value: Any, out: Out, pad: str, escape: Escape) -> None:
     """Append `value` as JSON text to `out`: its lines after the first indented by `pad`, then
     by INDENT per level, as `json.dumps(indent=2)` writes a value nested `len(pad) // 2` deep."""
     kind = type(value)
@@ -50,7 +56,7 @@ def write(value: Any, out: list[str], pad: str, escape: Escape) -> None:
         _write_other(value, out, pad, escape)
 
 
-def _write_object(value: dict[Any, Any], out: list[str], pad: str, escape: Escape) -> None:
+def _write_object(value: dict[Any, Any], out: Out, pad: str, escape: Escape) -> None:
     if not value:
         out.append("{}")
         return
@@ -70,9 +76,7 @@ def _write_object(value: dict[Any, Any], out: list[str], pad: str, escape: Escap
     out.append("\n" + pad + "}")
 
 
-def _write_array(
-    value: list[Any] | tuple[Any, ...], out: list[str], pad: str, escape: Escape
-) -> None:
+def _write_array(value: list[Any] | tuple[Any, ...], out: Out, pad: str, escape: Escape) -> None:
     if not value:
         out.append("[]")
         return
@@ -85,7 +89,7 @@ def _write_array(
     out.append("\n" + pad + "]")
 
 
-def _write_other(value: Any, out: list[str], pad: str, escape: Escape) -> None:
+def _write_other(value: Any, out: Out, pad: str, escape: Escape) -> None:
     """Scalars and subclasses, in the order of the standard library's checks."""
     if isinstance(value, str):
         out.append(escape(value))

@@ -1,9 +1,10 @@
 """The `--output json` document, declared once. Pure.
 
 Each object of the report is a list of fields: a name, its JSON Schema, and how its value is read.
-`document_text` writes the values (for `render.render_json`), `document` gives them as a JSON
-value and `report_schema` the schemas, all from the declarations below, in their order, so the
-document and its schema cannot drift apart.
+`document_text` and `write_document` write the values (for `render.render_json`, and for
+`render.write_json`, which streams them), `document` gives them as a JSON value and
+`report_schema` the schemas, all from the declarations below, in their order, so the document
+and its schema cannot drift apart.
 
 Within one `schema_version` fields may be added, never removed or changed in meaning.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "document_schema",
     "document_text",
     "report_schema",
+    "write_document",
 ]
 
 JSON_SCHEMA_VERSION = 1
@@ -99,7 +101,7 @@ def _nested_json(f: Field[Any], value: Any) -> Any:
 
 
 def write_object(
-    fields: Sequence[Field[T]], item: T, out: list[str], pad: str, escape: jsontext.Escape
+    fields: Sequence[Field[T]], item: T, out: jsontext.Out, pad: str, escape: jsontext.Escape
 ) -> None:
     """Append `to_json(fields, item)` to `out` as `json.dumps(indent=2)` writes it nested at
     `pad`, straight from the declarations (no dict in between)."""
@@ -129,7 +131,7 @@ def write_object(
 def _write_objects(
     fields: Sequence[Field[Any]],
     items: Sequence[Any],
-    out: list[str],
+    out: jsontext.Out,
     pad: str,
     escape: jsontext.Escape,
 ) -> None:
@@ -305,8 +307,15 @@ def document_text(run: Run) -> str:
     memory: written from the declarations, alias by alias, without the document's millions of
     objects in between (non-ASCII escaped, as json.dumps does by default)."""
     out: list[str] = []
-    write_object(_DOCUMENT, run, out, "", jsontext.escaper(ensure_ascii=True))
+    write_document(run, out)
     return "".join(out)
+
+
+def write_document(run: Run, out: jsontext.Out) -> None:
+    """`document_text(run)`, handed to `out` piece by piece: each alias's object is one
+    piece, so a stream's writer holds one alias at a time where the whole text would be
+    megabytes (a few times over while it is joined, concatenated and encoded)."""
+    write_object(_DOCUMENT, run, out, "", jsontext.escaper(ensure_ascii=True))
 
 
 def document_schema() -> dict[str, Any]:

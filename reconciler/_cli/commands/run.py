@@ -29,7 +29,7 @@ from ..._errors import ConfigError, CredentialsError, GuardError, ReconcileError
 from ..._output.markdown import render_markdown
 from ..._output.metrics import RunMetrics, render_metrics, write_metrics
 from ..._output.planfile import PlanFileError
-from ..._output.render import render_json, render_text, summary_text
+from ..._output.render import render_text, summary_text, write_json
 from ..._output.runerror import ErrorKind, RunError
 from ..._pipeline.apply import apply, check_max_changes
 from ..._pipeline.observe import observe_and_plan
@@ -94,7 +94,7 @@ def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progre
     if stop.is_set():
         print("reconcile: stopped early; aliases not read or written are listed", file=stderr)
     error = error or stop.cause
-    stdout.write(render(report, options, error))
+    write_report(report, options, error, stdout)
     stdout.flush()
     duration = time.monotonic() - clock
     _log_finish(report, error, duration)
@@ -355,16 +355,20 @@ def _cache(options: RunOptions) -> Cache:
     return Cache(options.cache_dir or default_cache_dir())
 
 
-def render(report: Report | None, options: RunOptions, error: RunError | None = None) -> str:
+def write_report(
+    report: Report | None, options: RunOptions, error: RunError | None, stdout: TextIO
+) -> None:
     """JSON for every run, a failed one too (an empty report when it stopped before
-    planning); text and Markdown only for a plan that was shown or applied, in part or whole."""
+    planning), written as it is made; text and Markdown only for a plan that was shown or
+    applied, in part or whole."""
     if options.output == "json":
-        return render_json(report or Report((), dry_run=options.dry_run), error)
-    if report is None or (error is not None and error.kind in _REFUSALS):
-        return ""  # the error on stderr says it all; the refused plan is in --dry-run
-    if options.output == "markdown":
-        return render_markdown(report, verbose=options.list_unchanged)
-    return render_text(report, verbose=options.list_unchanged, color=options.color)
+        write_json(report or Report((), dry_run=options.dry_run), error, stdout)
+    elif report is None or (error is not None and error.kind in _REFUSALS):
+        pass  # the error on stderr says it all; the refused plan is in --dry-run
+    elif options.output == "markdown":
+        stdout.write(render_markdown(report, verbose=options.list_unchanged))
+    else:
+        stdout.write(render_text(report, verbose=options.list_unchanged, color=options.color))
 
 
 # Run errors that hold the plan refused as the report, none of it applied.
