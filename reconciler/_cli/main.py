@@ -508,7 +508,8 @@ def console() -> NoReturn:
     than this one and the daemons is still alive, the interpreter exits as usual (it waits
     for such a thread)."""
     code = _flushed(main())
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+    this = threading.current_thread()
+    if any(t.is_alive() and not t.daemon and t is not this for t in threading.enumerate()):
         sys.exit(code)
     os._exit(code)
 
