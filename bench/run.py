@@ -19,7 +19,8 @@ Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` col
 (no docker loop, no peers). With `--scale-up M`, M aliases (M > N, the N among them) are
 seeded instead and the same two runs follow at M, with a cache of their own: peak RSS at M
 against N in one invocation (how memory grows with the file).
-Both end with the floor: bare clients sending as many manifest HEADs as steady state did.
+Both measure the floor right after the steady state it is compared with: bare clients
+sending as many manifest HEADs as the steady state did.
 See BENCHMARKS.md for what every number means.
 """
 
@@ -392,10 +393,6 @@ def run_bench(args: argparse.Namespace, argv: Sequence[str], stack: ExitStack) -
         scale_scenarios(harness, bench)
     else:
         default_scenarios(harness, bench, seeder)
-    steady = bench.run("scale-warm") or bench.run("steady")
-    assert steady is not None
-    paths = list(floor_paths(layout, steady.traffic.requests))
-    bench.floors = [harness.floor(c, paths) for c in args.floor.split(",") if c]
     bench.load_end = load_average()
     if args.profile is not None:
         run_profile(harness, args.profile, dry_run=scale)
@@ -407,6 +404,7 @@ def default_scenarios(h: Harness, bench: Bench, seeder: Seeder) -> None:
     first = h.reconcile("first", "(a) first run, cold cache", cache="warm")
     expect(first, "create", total)
     steady, cold = steady_states(h, bench, h.args.steady_runs)
+    measure_floors(h, bench, steady)
     picks = pick_repushes(h.layout, 0.10)
     repush(h.registry.url, picks, seeder)
     bench.repushed_sources = len(picks)
@@ -442,6 +440,14 @@ def steady_states(h: Harness, bench: Bench, times: int) -> tuple[ReconcileRun, R
     return median_wall(warm), median_wall(cold)
 
 
+def measure_floors(h: Harness, bench: Bench, steady: ReconcileRun) -> None:
+    """The bare clients, sending as many HEADs as `steady` sent, right after it: the
+    machine's speed drifts by tens of percent over minutes, and the ratios to the floor
+    are only as good as the two runs are close in time."""
+    paths = list(floor_paths(h.layout, steady.traffic.requests))
+    bench.floors = [h.floor(client, paths) for client in h.args.floor.split(",") if client]
+
+
 def median_wall(runs: Sequence[ReconcileRun]) -> ReconcileRun:
     """The run whose wall is the median (the upper middle one of an even count): a run that
     happened, so that its requests, CPU and memory are of the same run as its wall."""
@@ -454,6 +460,7 @@ def scale_scenarios(h: Harness, bench: Bench) -> None:
     expect(cold, "noop", total)
     warm = h.reconcile("scale-warm", "steady --dry-run, warm cache", cache="warm", dry_run=True)
     expect(warm, "noop", total)
+    measure_floors(h, bench, warm)
     bench.runs = [cold, warm]
     if h.args.scale_up:
         bench.runs += scale_up_runs(h, Layout.for_total(h.args.scale_up, h.args.repos))
