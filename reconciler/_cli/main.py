@@ -516,8 +516,8 @@ def console() -> NoReturn:
 
 def _flushed(code: int) -> int:
     """`code`, or EXIT_FAILED when the output could not all be delivered (its reader went
-    away: `reconcile schema report | head -1`); a stream that failed is pointed at
-    /dev/null, so that the interpreter's own exit has nothing left to fail on."""
+    away before it was all written: `| head -1` on a long report); a stream that failed is
+    pointed at /dev/null, so that the interpreter's own exit has nothing left to fail on."""
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):

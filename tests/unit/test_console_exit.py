@@ -51,8 +51,9 @@ def test_the_output_arrives_whole_through_a_pipe_and_the_exit_code_is_kept(
 
 
 def test_an_output_whose_reader_went_away_fails_quietly() -> None:
-    """`reconcile schema report | head -1`: exit 1, no traceback (the short output fails at
-    the last flush, the long one at its first write)."""
+    """A reader gone before the output was written (`| head -1` on a long report): exit 1,
+    no traceback (the short output fails at the last flush, the long one at its first
+    write)."""
     for argv in (["validate", "-f", "manifests.yaml"], ["schema", "report"]):
         read, write = os.pipe()
         os.close(read)
