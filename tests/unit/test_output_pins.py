@@ -99,12 +99,12 @@ def test_the_streamed_json_report_is_the_rendered_one_written_alias_by_alias(
     30 MB of the run's peak memory."""
     stream = _Recording()
     write_json(report, error, stream)
-    assert "".join(stream.writes) == render_json(report, error)
-    aliases = json.loads(render_json(report, error))["aliases"]
-    for i, alias in enumerate(aliases):  # each alias's object is one write of its own
+    rendered = render_json(report, error)
+    assert "".join(stream.writes) == rendered
+    for i, alias in enumerate(json.loads(rendered)["aliases"]):  # one write for each alias
         nested = json.dumps(alias, indent=2).replace("\n", "\n    ")
         assert ("[\n    " if i == 0 else ",\n    ") + nested in stream.writes, alias["target"]
-    assert max(map(len, stream.writes)) < len(render_json(report, error)) // 2
+    assert max(map(len, stream.writes)) < len(rendered) // 2
 
 
 class _Recording(io.StringIO):
