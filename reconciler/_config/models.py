@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from .._errors import ConfigError
 from .._model import platforms
@@ -74,6 +75,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
+# A config holds an alias and its sources per line or two of the file: those are slotted
+# dataclasses, not models, about 100 bytes each instead of 500 (a model's __dict__ and
+# fields-set), which a run with 20,000 aliases holds for its whole length.
+_PER_ALIAS = ConfigDict(extra="forbid", defer_build=True)
+
+
 _HOST = HostSettings()  # the registry layer's defaults are the file's
 
 
@@ -130,17 +137,18 @@ def _check_reference(text: str) -> str:
     return text
 
 
-class Source(_Model):
+@pydantic_dataclass(config=_PER_ALIAS, frozen=True, slots=True)
+class Source:
     """One source of an alias: a tag or digest in the alias's repository, or a full reference
     to another repository or registry (its images are copied into the alias's repository)."""
 
     tag: TagText | None = None
     digest: str | None = None
     ref: Annotated[str, AfterValidator(_check_reference)] | None = Field(
-        None, description="[registry/]repository[:tag][@digest] in another repository"
+        default=None, description="[registry/]repository[:tag][@digest] in another repository"
     )
     platform: Annotated[str, AfterValidator(_check_platform)] | None = Field(
-        None, description="override the platform read from the image config"
+        default=None, description="override the platform read from the image config"
     )
 
     @model_validator(mode="before")
@@ -201,25 +209,28 @@ class Hooks(_Model):
     timeout: float = Field(60, gt=0, description="seconds before the command is killed")
 
 
-class Alias(_Model):
+@pydantic_dataclass(config=_PER_ALIAS, frozen=True, slots=True)
+class Alias:
     """The long form of an alias; a bare list is shorthand for `{sources: [...]}`. An alias
     either lists its sources or tracks the newest tag matching a pattern, per platform."""
 
-    sources: list[Source] | None = Field(None, min_length=1)
+    sources: list[Source] | None = Field(default=None, min_length=1)
     track: str | None = Field(
-        None,
+        default=None,
         min_length=1,
         description="follow, per platform, the newest tag matching this glob (`10.*`) or, with"
         " scheme semver, this range (`~10`, `^1.2`, `>=1.0 <2`)",
     )
-    scheme: TrackScheme = Field("glob", description="how `track` matches and orders tags")
-    prereleases: bool = Field(False, description="let `track` pick pre-release versions")
+    scheme: TrackScheme = Field(default="glob", description="how `track` matches and orders tags")
+    prereleases: bool = Field(default=False, description="let `track` pick pre-release versions")
     media_type: MediaTypeChoice | None = None
     annotations: dict[str, str] = Field(default_factory=dict)
     attestations: AttestationPolicy | None = None
-    require_platforms: list[PlatformText] | None = Field(None, description=_REQUIRE_PLATFORMS)
-    monotonic: bool | None = Field(None, description=_MONOTONIC)
-    referrers: ReferrersPolicy | None = Field(None, description=_REFERRERS)
+    require_platforms: list[PlatformText] | None = Field(
+        default=None, description=_REQUIRE_PLATFORMS
+    )
+    monotonic: bool | None = Field(default=None, description=_MONOTONIC)
+    referrers: ReferrersPolicy | None = Field(default=None, description=_REFERRERS)
 
     @model_validator(mode="before")
     @classmethod
@@ -601,7 +612,7 @@ def _describe(err: Any) -> str:
     got = _shown(err.get("input"))
     if kind in ("value_error", "assertion_error"):  # raised by this tool's own validators
         return str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):  # a model's, a dataclass's
         return _unknown_field(str(field))
     if kind == "missing":
         return "required field is missing"
@@ -615,7 +626,7 @@ def _describe(err: Any) -> str:
         return f"must be at least {ctx.get('ge', 0):g}, got {got}"
     if kind == "literal_error":
         return f"expected {ctx.get('expected', 'one of the documented values')}, got {got}"
-    if kind in ("model_type", "model_attributes_type"):
+    if kind in ("model_type", "model_attributes_type", "dataclass_type"):
         expected = _SHAPES.get(str(ctx.get("class_name")), "a mapping")
         hint = ""
         if ctx.get("class_name") == "Alias" and isinstance(err.get("input"), str):
@@ -649,9 +660,10 @@ def _shown(value: Any) -> str:
 _KNOWN_FIELDS = sorted(
     {
         name
-        for model in (Config, RegistrySettings, Source, Alias, Repository, Defaults)
+        for model in (Config, RegistrySettings, Repository, Defaults)
         for name in model.model_fields
     }
+    | {field.name for dataclass in (Source, Alias) for field in fields(dataclass)}
 )
 
 

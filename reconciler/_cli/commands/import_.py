@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from pydantic import TypeAdapter
 
 from ..._config.models import Alias, AliasTarget, Config, Defaults, Repository, parse
 from ..._errors import ReconcileError
@@ -229,7 +230,7 @@ def _pin(media_type: str) -> str:
 
 
 def _target(adopted: _Adopted) -> AliasTarget:
-    alias = Alias.model_validate(adopted.alias)
+    alias = TypeAdapter(Alias).validate_python(adopted.alias)
     repository = Repository(aliases={adopted.reference.tag: alias})
     return AliasTarget.build(adopted.key, adopted.reference.tag, alias, Defaults(), repository)
 
