@@ -29,6 +29,7 @@ from .runerror import DESCRIPTIONS, ERROR_KINDS, RunError
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
+    "DocumentWriter",
     "Field",
     "Run",
     "document",
@@ -106,7 +107,24 @@ def write_object(
     """Append `to_json(fields, item)` to `out` as `json.dumps(indent=2)` writes it nested at
     `pad`, straight from the declarations (no dict in between)."""
     inner = pad + jsontext.INDENT
-    separator, comma = "{\n" + inner, ",\n" + inner
+    if _write_members(fields, item, out, inner, escape, "{\n" + inner):
+        out.append("\n" + pad + "}")
+    else:
+        out.append("{}")
+
+
+def _write_members(
+    fields: Sequence[Field[T]],
+    item: T,
+    out: jsontext.Out,
+    inner: str,
+    escape: jsontext.Escape,
+    separator: str,
+) -> bool:
+    """The members of an object whose members sit at `inner`, the first after `separator`;
+    whether any was written."""
+    comma = ",\n" + inner
+    wrote = False
     for f in fields:
         value = f.value(item)
         if not value and f.optional:
@@ -124,8 +142,8 @@ def write_object(
         else:
             out.append(separator + f.key)
             write_object(f.of, value, out, inner, escape)
-        separator = comma
-    out.append("\n" + pad + "}" if separator is comma else "{}")
+        separator, wrote = comma, True
+    return wrote
 
 
 def _write_objects(
@@ -266,9 +284,14 @@ class Run(NamedTuple):
     error: RunError | None
 
 
-_DOCUMENT: list[Field[Run]] = [
+_ALIASES: Field[Run] = objects("aliases", _ALIAS, lambda r: r.report.outcomes)
+# `error` and `summary` come after `aliases`: they are known only once the run has ended, and
+# the aliases are written as the run goes (`DocumentWriter`).
+_HEAD: list[Field[Run]] = [
     Field("schema_version", {"const": JSON_SCHEMA_VERSION}, lambda r: JSON_SCHEMA_VERSION),
     Field("dry_run", {"type": "boolean"}, lambda r: r.report.dry_run),
+]
+_TAIL: list[Field[Run]] = [
     object_or_null(
         "error",
         _RUN_ERROR,
@@ -284,7 +307,6 @@ _DOCUMENT: list[Field[Run]] = [
             ]
         },
     ),
-    objects("aliases", _ALIAS, lambda r: r.report.outcomes),
     Field(
         "summary",
         {
@@ -295,6 +317,7 @@ _DOCUMENT: list[Field[Run]] = [
         lambda r: r.report.summary(),  # by action, in `Action`'s order too
     ),
 ]
+_DOCUMENT: list[Field[Run]] = [*_HEAD, _ALIASES, *_TAIL]
 
 
 def document(run: Run) -> dict[str, Any]:
@@ -315,7 +338,48 @@ def write_document(run: Run, out: jsontext.Out) -> None:
     """`document_text(run)`, handed to `out` piece by piece: each alias's object is one
     piece, so a stream's writer holds one alias at a time where the whole text would be
     megabytes (a few times over while it is joined, concatenated and encoded)."""
-    write_object(_DOCUMENT, run, out, "", jsontext.escaper(ensure_ascii=True))
+    DocumentWriter(out, run.report.dry_run).finish(run)
+
+
+class DocumentWriter:
+    """The document written while the run goes: `alias` writes one alias's object as soon as
+    its outcome is final, `finish` the outcomes left in the report, then `error` and
+    `summary` (which count every outcome of the run, written before or not). The bytes are
+    `document_text`'s for the same outcomes; a run that streams them holds none."""
+
+    def __init__(self, out: jsontext.Out, dry_run: bool) -> None:
+        self._out, self._dry_run = out, dry_run
+        self._escape = jsontext.escaper(ensure_ascii=True)
+        self._written = 0
+
+    def alias(self, outcome: Outcome) -> None:
+        if not self._written:
+            self._head()
+        # One string per alias: a report of 10,000 aliases is written as 10,000 pieces, not
+        # millions of them.
+        piece = [_FIRST_ITEM if not self._written else _NEXT_ITEM]
+        write_object(_ALIAS, outcome, piece, _ITEM_PAD, self._escape)
+        self._out.append("".join(piece))
+        self._written += 1
+
+    def finish(self, run: Run) -> None:
+        for outcome in run.report.outcomes:
+            self.alias(outcome)
+        if not self._written:
+            self._head()
+        self._out.append("\n" + jsontext.INDENT + "]" if self._written else "[]")
+        _write_members(_TAIL, run, self._out, jsontext.INDENT, self._escape, _NEXT_MEMBER)
+        self._out.append("\n}")
+
+    def _head(self) -> None:
+        head = Run(Report((), self._dry_run), None)  # the head reads no outcome
+        _write_members(_HEAD, head, self._out, jsontext.INDENT, self._escape, "{\n  ")
+        self._out.append(_NEXT_MEMBER + _ALIASES.key)
+
+
+_NEXT_MEMBER = ",\n" + jsontext.INDENT
+_ITEM_PAD = jsontext.INDENT * 2
+_FIRST_ITEM, _NEXT_ITEM = "[\n" + _ITEM_PAD, ",\n" + _ITEM_PAD
 
 
 def document_schema() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .render import (
     human_size,
     in_reading_order,
     index_label,
+    listed,
     short,
     source_notes,
     subject_label,
@@ -36,13 +37,11 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{12}(?:[0-9a-f]{52})?")
 
 
 def render_markdown(report: Report, *, verbose: bool = False) -> str:
-    shown = [
-        o for o in report.outcomes if verbose or o.action is not Action.NOOP or held_entries(o)
-    ]
+    shown = [o for o in report.outcomes if listed(o, verbose=verbose)]
     lines = [f"### {summary_text(report)}"]
     if shown:
         lines += ["", *_HEADER, *(_row(o, report.dry_run) for o in shown)]
-    hidden = len(report.outcomes) - len(shown)
+    hidden = report.tally.total - len(shown)  # a run's report keeps only what it shows
     if hidden and len(shown):
         lines += ["", f"{hidden} unchanged alias{'' if hidden == 1 else 'es'} not listed."]
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from .._pipeline.desired import DesiredEntry, DesiredIndex
 from .._pipeline.observed import Copy, Referrer
 from .._pipeline.plan import Action, Change
 from .._pipeline.report import Outcome, Report
-from .jsonreport import JSON_SCHEMA_VERSION, Run, document_text, write_document
+from .jsonreport import JSON_SCHEMA_VERSION, DocumentWriter, Run, document_text
 from .runerror import RunError
 
 __all__ = [
@@ -27,9 +27,12 @@ __all__ = [
     "ChangeText",
     "describe_change",
     "failure_text",
+    "finish_json",
     "held_entries",
     "in_reading_order",
     "index_label",
+    "json_writer",
+    "listed",
     "render_json",
     "render_text",
     "short",
@@ -83,12 +86,17 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
+def listed(outcome: Outcome, *, verbose: bool = False) -> bool:
+    """Whether the text and Markdown reports list this alias: unchanged aliases are only
+    counted, unless `verbose`; one holding a platform back is listed."""
+    return verbose or outcome.action is not Action.NOOP or bool(held_entries(outcome))
+
+
 def render_text(report: Report, *, verbose: bool = False, color: bool = False) -> str:
     lines: list[str] = []
     for outcome in report.outcomes:
-        if outcome.action is Action.NOOP and not verbose and not held_entries(outcome):
-            continue  # unchanged aliases are counted; one holding a platform back is shown
-        lines.extend(_alias_lines(outcome, report.dry_run, color))
+        if listed(outcome, verbose=verbose):
+            lines.extend(_alias_lines(outcome, report.dry_run, color))
     lines.append(summary_text(report, color=color))
     return "\n".join(lines) + "\n"
 
@@ -273,7 +281,19 @@ def render_json(report: Report, error: RunError | None = None) -> str:
 def write_json(report: Report, error: RunError | None, stream: TextIO) -> None:
     """`render_json`'s text written to `stream` as it is made, one alias at a time: the
     whole text of a 20,000-alias report, held at once, was 30 MB of a run's peak memory."""
-    write_document(Run(report, error), _Writes(stream))
+    finish_json(json_writer(stream, report.dry_run), report, error, stream)
+
+
+def json_writer(stream: TextIO, dry_run: bool) -> DocumentWriter:
+    """A writer of the `--output json` document to `stream`, alias by alias as a run goes."""
+    return DocumentWriter(_Writes(stream), dry_run)
+
+
+def finish_json(
+    writer: DocumentWriter, report: Report, error: RunError | None, stream: TextIO
+) -> None:
+    """The rest of the document: `report`'s outcomes not yet written, `error`, `summary`."""
+    writer.finish(Run(report, error))
     stream.write("\n")
 
 

@@ -79,15 +79,31 @@ def observe_and_plan(
     concurrency: int = 16,
     stop: threading.Event | None = None,
     on_done: Callable[[], None] | None = None,
+    emit: Callable[[AliasPlan], None] | None = None,
 ) -> tuple[list[AliasPlan], list[ObservedAlias]]:
     """`observe`, each alias planned (`plan_alias`) by the thread that read it, as soon as it
     is read: a run then holds one plan per alias, not every observation until the last alias
     is read (what was read of the sources is not needed once the alias is planned). The
-    observations are returned too only with `keep_observed` (a saved plan records them)."""
+    observations are returned too only with `keep_observed` (a saved plan records them).
+
+    With `emit`, each plan is handed to it in the order of `targets` as soon as it and every
+    plan before it are made (one call at a time), and none is returned: the caller keeps
+    what it needs of them."""
 
     def plan(observed: ObservedAlias) -> tuple[AliasPlan, ObservedAlias | None]:
         return plan_alias(observed, force=force), observed if keep_observed else None
 
+    kept: list[ObservedAlias] = []
+
+    def hand_on(planned: tuple[AliasPlan, ObservedAlias | None]) -> None:
+        assert emit is not None
+        emit(planned[0])
+        if planned[1] is not None:
+            kept.append(planned[1])
+
+    if emit is not None:
+        _observe_each(targets, client_for, plan, concurrency, stop, on_done, hand_on)
+        return [], kept
     planned = _observe_each(targets, client_for, plan, concurrency, stop, on_done)
     return [p for p, _ in planned], [o for _, o in planned if o is not None]
 
@@ -103,8 +119,10 @@ def _observe_each(
     concurrency: int,
     stop: threading.Event | None,
     on_done: Callable[[], None] | None,
+    emit: Callable[[R], None] | None = None,
 ) -> list[R]:
-    """Every alias observed and handed to `then` in the thread that read it."""
+    """Every alias observed and handed to `then` in the thread that read it; the results
+    returned, or handed to `emit` in order (`each_in_order`)."""
     halt = stop or threading.Event()
     client_for = prepare_reads(targets, client_for)
 
@@ -118,19 +136,30 @@ def _observe_each(
             on_done()
         return then(observed)
 
-    return each_in_order(one, targets, workers=max(1, concurrency))
+    return each_in_order(one, targets, workers=max(1, concurrency), emit=emit)
 
 
-def each_in_order(work: Callable[[T], R], items: Sequence[T], *, workers: int) -> list[R]:
+def each_in_order(
+    work: Callable[[T], R],
+    items: Sequence[T],
+    *,
+    workers: int,
+    emit: Callable[[R], None] | None = None,
+) -> list[R]:
     """`list(pool.map(work, items))` on `workers` threads, without a future per item: each
     thread takes the next item when it is free. `pool.map` submits every item at once, and
     a future costs about 2 KB until its result is taken: 40 MB for 20,000 aliases, held from
     the start. The first exception stops the hand-out and is raised once every thread has
-    finished the item it holds."""
-    results: list[R | None] = [None] * len(items)
+    finished the item it holds.
+
+    With `emit`, nothing is returned: each result is handed to `emit` in the order of
+    `items`, one call at a time, as soon as the results before it are in, so only the results
+    that finished ahead of a slower one are held (about `workers` of them)."""
+    results: list[R | None] = [None] * len(items) if emit is None else []
     lock = threading.Lock()
     indexes = iter(range(len(items)))
     halt = threading.Event()
+    store = _in_order(emit) if emit is not None else results.__setitem__
 
     def drain() -> None:
         while not halt.is_set():
@@ -139,7 +168,7 @@ def each_in_order(work: Callable[[T], R], items: Sequence[T], *, workers: int) -
             if index is None:
                 return
             try:
-                results[index] = work(items[index])
+                store(index, work(items[index]))
             except BaseException:
                 halt.set()
                 raise
@@ -153,6 +182,23 @@ def each_in_order(work: Callable[[T], R], items: Sequence[T], *, workers: int) -
             halt.set()  # an interrupt: the threads finish their item and take no other
             raise
     return cast(list[R], results)
+
+
+def _in_order(emit: Callable[[R], None]) -> Callable[[int, R], None]:
+    """Takes results by index, from any thread, and hands them to `emit` in index order."""
+    lock = threading.Lock()
+    waiting: dict[int, R] = {}
+    next_index = 0
+
+    def store(index: int, result: R) -> None:
+        nonlocal next_index
+        with lock:
+            waiting[index] = result
+            while next_index in waiting:
+                emit(waiting.pop(next_index))
+                next_index += 1
+
+    return store
 
 
 @dataclass

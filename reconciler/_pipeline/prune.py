@@ -22,6 +22,7 @@ otherwise reported as a conflict.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from .._config.models import MANAGED_ANNOTATION, AliasTarget, Config
 from .._config.selection import Pattern, Shard, selects_repository
@@ -31,7 +32,38 @@ from .._registry.interface import ReaderFor, Registry
 from .observe import read_live
 from .observed import LiveTag, Orphan
 
-__all__ = ["MANAGED_ANNOTATION", "Orphan", "delete_alias", "find_orphans"]
+__all__ = [
+    "MANAGED_ANNOTATION",
+    "Orphan",
+    "PruneScope",
+    "delete_alias",
+    "find_orphans",
+    "orphans_in",
+    "prune_scopes",
+]
+
+
+@dataclass(frozen=True)
+class PruneScope:
+    """A `prune: true` repository the run prunes, and the aliases the file declares there."""
+
+    key: str
+    declared: frozenset[str]
+
+
+def prune_scopes(
+    config: Config, *, only: Sequence[Pattern] = (), shard: Shard | None = None
+) -> list[PruneScope]:
+    """Every `prune: true` repository the run selects as a whole: with `--only`, a pattern
+    must name the repository, not only some of its aliases; with `--shard`, only the
+    repository's own shard prunes it (see `selection.selects_repository`). A repository
+    whose aliases were all removed from the file is thus pruned by one run, not by each.
+    Taken before the aliases are read, so that a run need not hold the config meanwhile."""
+    return [
+        PruneScope(key, frozenset(repository.aliases))
+        for key, repository in config.repositories.items()
+        if repository.prune and selects_repository(key, only, shard)
+    ]
 
 
 def find_orphans(
@@ -41,20 +73,18 @@ def find_orphans(
     only: Sequence[Pattern] = (),
     shard: Shard | None = None,
 ) -> list[Orphan]:
-    """Orphans of every `prune: true` repository the run selects as a whole: with `--only`,
-    a pattern must name the repository, not only some of its aliases; with `--shard`, only
-    the repository's own shard prunes it (see `selection.selects_repository`). A repository
-    whose aliases were all removed from the file is thus pruned by one run, not by each."""
+    """Orphans of every repository `prune_scopes` gives."""
+    return orphans_in(prune_scopes(config, only=only, shard=shard), client_for)
+
+
+def orphans_in(scopes: Sequence[PruneScope], client_for: ReaderFor) -> list[Orphan]:
     orphans: list[Orphan] = []
-    for key, repository in config.repositories.items():
-        declared = set(repository.aliases)
-        if not repository.prune or not selects_repository(key, only, shard):
-            continue
-        name = parse_repository(key)
+    for scope in scopes:
+        name = parse_repository(scope.key)
         try:
-            orphans.extend(_orphans_of(key, name, declared, client_for))
+            orphans.extend(_orphans_of(scope.key, name, scope.declared, client_for))
         except ReconcileError as exc:  # reported like a failed alias; the rest goes on
-            orphans.append(Orphan(_target(key, name, "*"), LiveTag("absent"), error=exc))
+            orphans.append(Orphan(_target(scope.key, name, "*"), LiveTag("absent"), error=exc))
     return orphans
 
 
@@ -63,7 +93,7 @@ def _target(key: str, repository: RepositoryName, tag: str) -> AliasTarget:
 
 
 def _orphans_of(
-    key: str, repository: RepositoryName, declared: set[str], client_for: ReaderFor
+    key: str, repository: RepositoryName, declared: frozenset[str], client_for: ReaderFor
 ) -> list[Orphan]:
     client = client_for(repository.registry)
     tags = client.list_tags(repository.name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,42 @@ def test_an_unwritable_cache_is_only_slower(tmp_path: Path) -> None:
     cache = Cache(blocker / "cache")  # a path under a file: every write fails
     cache.put(DIGEST, DATA)
     assert cache.get(DIGEST) == DATA
+
+
+def _hints_file(tmp_path: Path, count: int) -> dict[str, str]:
+    """A repository's hints on disk, written by an earlier run: `count` tags."""
+    hints = {f"v{i}-amd64": digest_of(b"%d" % i) for i in range(count)}
+    earlier = Cache(tmp_path)
+    for tag, digest in hints.items():
+        earlier.set_hint("r", "repo", tag, digest)
+    earlier.close()
+    return hints
+
+
+def test_hints_read_from_disk_are_found_by_tag_and_only_by_their_tag(tmp_path: Path) -> None:
+    hints = _hints_file(tmp_path, 500)
+    cache = Cache(tmp_path)
+    assert {tag: cache.hint("r", "repo", tag) for tag in hints} == hints
+    assert [cache.hint("r", "repo", tag) for tag in ("v500-amd64", "v1-arm64", "")] == [None] * 3
+    moved = digest_of(b"moved")
+    cache.set_hint("r", "repo", "v7-amd64", moved)  # what this run read wins
+    assert (cache.hint("r", "repo", "v7-amd64"), cache.hint("r", "repo", "v8-amd64")) == (
+        moved,
+        hints["v8-amd64"],
+    )
+
+
+def test_hints_read_from_disk_are_held_in_about_forty_bytes_a_tag(tmp_path: Path) -> None:
+    """A run of 20,000 aliases reads 60,000 tags' hints and holds them to the end: a dict of
+    tag strings and digest bytes was about 160 bytes a tag."""
+    count = 5000
+    hints = _hints_file(tmp_path, count)
+    cache = Cache(tmp_path)
+    tracemalloc.start()
+    try:
+        assert cache.hint("r", "repo", "v1-amd64") == hints["v1-amd64"]
+        gc.collect()  # and with it the free lists of tuples, which tracemalloc counts as held
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert held / count < 50, f"{held / count:.0f} bytes a tag"

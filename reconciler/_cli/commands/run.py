@@ -19,30 +19,34 @@ import traceback
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal, TextIO
 
 from ... import __version__
 from ..._config import models as config
+from ..._config.models import AliasTarget
 from ..._config.selection import Pattern, SelectionError, Shard, select
 from ..._errors import ConfigError, CredentialsError, GuardError, ReconcileError
 from ..._output.markdown import render_markdown
 from ..._output.metrics import RunMetrics, render_metrics, write_metrics
 from ..._output.planfile import PlanFileError
-from ..._output.render import render_text, summary_text, write_json
+from ..._output.render import finish_json, json_writer, listed, render_text, summary_text
 from ..._output.runerror import ErrorKind, RunError
 from ..._pipeline.apply import apply, check_max_changes
 from ..._pipeline.observe import observe_and_plan
 from ..._pipeline.observed import ObservedAlias
-from ..._pipeline.plan import Plan, with_orphans
-from ..._pipeline.prune import find_orphans
+from ..._pipeline.plan import Plan, plan_orphan
+from ..._pipeline.prune import PruneScope, orphans_in, prune_scopes
 from ..._pipeline.recheck import recheck
-from ..._pipeline.report import Outcome, Report, dry_run
+from ..._pipeline.report import Outcome, Report
 from ..._pipeline.saved import save
 from ..._registry.cache import Cache, default_cache_dir
 from ..._registry.ratelimit import PullLimits
 from ..._registry.registries import Registries
+from ..._registry.settings import SettingsByHost
 from ..lock import LockHeld, run_lock
+from ..outcomes import Outcomes
 from ..progress import Progress
 from . import EXIT_CHANGES, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from .apply import (
@@ -90,11 +94,22 @@ def run(options: RunOptions, *, stdout: TextIO, stderr: TextIO, progress: Progre
     clock = time.monotonic()
     stop = Stop()
     limits = PullLimits()
-    report, error = _attempt(options, progress, stop, limits, stderr)
+    writer = json_writer(stdout, options.dry_run) if options.output == "json" else None
+    outcomes = Outcomes(
+        dry_run=options.dry_run,
+        writer=writer,  # the JSON report is written as the run goes
+        listed=partial(listed, verbose=options.list_unchanged),
+        keep_plans=options.plan_out is not None,
+    )
+    report, error = _attempt(options, progress, stop, limits, stderr, outcomes)
     if stop.is_set():
         print("reconcile: stopped early; aliases not read or written are listed", file=stderr)
     error = error or stop.cause
-    write_report(report, options, error, stdout)
+    if writer is not None:
+        # A run that failed part way has written some aliases: the document counts them.
+        finish_json(writer, report or outcomes.report(), error, stdout)
+    else:
+        write_report(report, options, error, stdout)
     stdout.flush()
     duration = time.monotonic() - clock
     _log_finish(report, error, duration)
@@ -115,13 +130,18 @@ _AT_ONCE = RunError("interrupted", "interrupted: stopped at once")
 
 
 def _attempt(
-    options: RunOptions, progress: Progress, stop: Stop, limits: PullLimits, stderr: TextIO
+    options: RunOptions,
+    progress: Progress,
+    stop: Stop,
+    limits: PullLimits,
+    stderr: TextIO,
+    outcomes: Outcomes,
 ) -> tuple[Report | None, RunError | None]:
     """The run, and why it failed as a whole (said on stderr too); a refused plan is
     returned as the report."""
     try:
         with stop_on_signals(stop), stop_after(options.timeout, stop), _locked(options):
-            return reconcile(options, progress, stop, limits), None
+            return reconcile(options, progress, stop, limits, outcomes), None
     except Refused as exc:
         print(f"reconcile: error: {exc}", file=stderr)
         return exc.report, RunError("max_changes", str(exc))
@@ -177,26 +197,27 @@ def reconcile(
     progress: Progress,
     stop: threading.Event | None = None,
     limits: PullLimits | None = None,
+    outcomes: Outcomes | None = None,
 ) -> Report:
     """Config errors and selection errors raise before any request; `--max-changes` raises
     before any write. Once `stop` is set, no new read or write starts. `limits` collects
-    what registries said of their pull limits."""
+    what registries said of their pull limits. Each outcome goes to `outcomes` as soon as
+    it is final (by default every one is kept for the report)."""
+    outcomes = outcomes or Outcomes(dry_run=options.dry_run, keep_plans=bool(options.plan_out))
     if options.apply is not None:
-        return reconcile_saved(options, options.apply, progress, stop, limits)
+        return reconcile_saved(options, options.apply, progress, outcomes, stop, limits)
     config_bytes = read_config_bytes(options.file) if options.plan_out else b""
-    cfg = config.load(options.file)
-    every = cfg.targets()
-    targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
-    _log_selection(options, len(targets), len(every))
+    targets, settings, scopes = _selected(options)
     with Registries(
-        cfg.registry_settings(),
+        settings,
         max_connections=options.concurrency,
         cache=_cache(options),
         pull_limits=limits,
     ) as registries:
         with progress.stage("reading aliases", total=len(targets)) as reading:
-            # Each alias planned as soon as it is read: what was read is then let go.
-            planned, observed = observe_and_plan(
+            # Each alias planned as soon as it is read (what was read is then let go), and
+            # handed on in the file's order.
+            _, observed = observe_and_plan(
                 targets,
                 registries.client,
                 force=options.force,
@@ -204,14 +225,27 @@ def reconcile(
                 concurrency=options.concurrency,
                 stop=stop,
                 on_done=reading.advance,
+                emit=outcomes.planned,
             )
-        orphans = find_orphans(cfg, registries.client, only=options.only, shard=options.shard)
-        plan = with_orphans(planned, orphans)
+        for orphan in orphans_in(scopes, registries.client):
+            outcomes.planned(plan_orphan(orphan))
         if options.dry_run:
             if options.plan_out is not None:
+                plan = outcomes.plan()
                 _save_plan(options, options.plan_out, plan, observed, config_bytes, stop)
-            return dry_run(plan)
-        return _apply(options, plan, registries, progress, stop)
+            return outcomes.report()
+        return _apply(options, outcomes.to_apply(), registries, progress, stop, outcomes)
+
+
+def _selected(options: RunOptions) -> tuple[list[AliasTarget], SettingsByHost, list[PruneScope]]:
+    """What a run needs of the file: the aliases it selects, the registries' settings and
+    what it prunes. The config itself is let go (with 20,000 aliases, 10 MB)."""
+    cfg = config.load(options.file)
+    every = cfg.targets()
+    targets = select(every, options.only, options.shard, repositories=list(cfg.repositories))
+    _log_selection(options, len(targets), len(every))
+    scopes = prune_scopes(cfg, only=options.only, shard=options.shard)
+    return targets, cfg.registry_settings(), scopes
 
 
 def _apply(
@@ -220,21 +254,27 @@ def _apply(
     registries: Registries,
     progress: Progress,
     stop: threading.Event | None,
+    outcomes: Outcomes,
 ) -> Report:
     """`--max-changes`, then the writes: of a plan just made, or of a saved one."""
     try:
         check_max_changes(plan, options.max_changes)
     except GuardError as exc:
-        raise Refused(str(exc), _refused(plan)) from None
+        for alias in plan.aliases:
+            outcomes.add(Outcome(alias))
+        raise Refused(str(exc), outcomes.report()) from None
     writes = sum(1 for alias in plan.aliases if alias.writes)
     with progress.stage("writing aliases", total=writes) as writing:
-        return apply(
+        done = apply(
             plan,
             registries.client,
             concurrency=options.concurrency,
             stop=stop,
             on_done=writing.advance,
         )
+    for outcome in done.outcomes:
+        outcomes.add(outcome)
+    return outcomes.report()
 
 
 def _refused(plan: Plan) -> Report:
@@ -271,6 +311,7 @@ def reconcile_saved(
     options: RunOptions,
     saved_run: ApplyPlan,
     progress: Progress,
+    outcomes: Outcomes,
     stop: threading.Event | None = None,
     limits: PullLimits | None = None,
 ) -> Report:
@@ -295,7 +336,7 @@ def reconcile_saved(
             listed = "".join(f"\n  {m}" for m in moved)
             message = f"the plan is stale, nothing was written; moved since it was made:{listed}"
             raise StalePlan(message, _refused(plan))
-        return _apply(options, plan, registries, progress, stop)
+        return _apply(options, plan, registries, progress, stop, outcomes)
 
 
 @contextmanager
@@ -358,12 +399,9 @@ def _cache(options: RunOptions) -> Cache:
 def write_report(
     report: Report | None, options: RunOptions, error: RunError | None, stdout: TextIO
 ) -> None:
-    """JSON for every run, a failed one too (an empty report when it stopped before
-    planning), written as it is made; text and Markdown only for a plan that was shown or
-    applied, in part or whole."""
-    if options.output == "json":
-        write_json(report or Report((), dry_run=options.dry_run), error, stdout)
-    elif report is None or (error is not None and error.kind in _REFUSALS):
+    """Text and Markdown, only for a plan that was shown or applied, in part or whole (JSON,
+    for every run, a failed one too, is written as the run goes: `run`)."""
+    if report is None or (error is not None and error.kind in _REFUSALS):
         pass  # the error on stderr says it all; the refused plan is in --dry-run
     elif options.output == "markdown":
         stdout.write(render_markdown(report, verbose=options.list_unchanged))
@@ -380,7 +418,7 @@ def exit_code(report: Report, *, detailed: bool) -> int:
     written (created, updated or deleted) otherwise; else 0."""
     if report.has_failures:
         return EXIT_FAILED
-    changed = report.has_changes if report.dry_run else any(o.applied for o in report.outcomes)
+    changed = report.has_changes if report.dry_run else report.tally.applied > 0
     return EXIT_CHANGES if detailed and changed else EXIT_OK
 
 
