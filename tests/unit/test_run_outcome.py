@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from jsonschema import Draft202012Validator
 from reconciler._cli.commands import run as run_module
 from reconciler._cli.commands.run import RunOptions, exit_code, run
 from reconciler._cli.lock import run_lock
+from reconciler._cli.outcomes import Outcomes
 from reconciler._cli.progress import Progress
 from reconciler._config import models as config
 from reconciler._errors import TransportError
@@ -140,6 +142,58 @@ def test_an_unexpected_failure_is_an_internal_error_in_the_document(
     assert json_of(out)["error"] == {"kind": "internal", "message": "RuntimeError: a bug"}
     assert "reconcile: internal error: RuntimeError: a bug" in err
     assert "Traceback" in err  # a bug: the details are what a report needs
+
+
+def half_a_run_then(failure: BaseException) -> Callable[..., Report]:
+    """A run that planned one alias (written at once under --output json), then failed."""
+
+    def reconcile(*args: Any) -> Report:
+        outcomes: Outcomes = args[-1]
+        outcomes.planned(make_plan([NOOP]).aliases[0])
+        raise failure
+
+    return reconcile
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "code"),
+    [(RuntimeError("a bug"), "internal", 1), (KeyboardInterrupt(), "interrupted", 130)],
+    ids=["bug", "second-interrupt"],
+)
+def test_a_run_that_failed_part_way_ends_its_document_with_what_it_wrote(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: BaseException,
+    kind: str,
+    code: int,
+) -> None:
+    monkeypatch.setattr(run_module, "reconcile", half_a_run_then(failure))
+    done, out, _ = start(RunOptions(file=tmp_path / "m.yaml", output="json", dry_run=True))
+    doc = json_of(out)
+    assert (done, doc["error"]["kind"]) == (code, kind)
+    assert [alias["target"] for alias in doc["aliases"]] == [NOOP.target.name]
+    assert doc["summary"] == {**EMPTY_SUMMARY, "noop": 1}
+
+
+class GoneReader(io.StringIO):
+    """Standard output whose reader left (`| head -1`)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_report_whose_reader_left_during_the_run_is_no_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--output json writes each alias as the run goes: the failed write happens inside the
+    run, which must not take it for a bug of its own (a traceback, a report to nobody). The
+    console ends such a process with exit 1, quietly."""
+    monkeypatch.setattr(run_module, "reconcile", half_a_run_then(AssertionError("not reached")))
+    err = io.StringIO()
+    options = RunOptions(file=tmp_path / "m.yaml", output="json", dry_run=True)
+    with pytest.raises(BrokenPipeError):
+        run(options, stdout=GoneReader(), stderr=err, progress=Progress.for_terminal(err))
+    assert err.getvalue() == ""
 
 
 def test_a_second_interrupt_still_prints_the_document(

@@ -154,6 +154,8 @@ def _attempt(
     except KeyboardInterrupt:
         print("reconcile: interrupted", file=stderr)
         return None, _AT_ONCE
+    except BrokenPipeError:
+        raise  # the report's reader left (`| head`): the console's quiet exit 1, no report
     except Exception as exc:  # a bug: the report still says so, and stderr has the details
         message = f"{type(exc).__name__}: {exc}"
         traceback.print_exc(file=stderr)
