@@ -153,19 +153,34 @@ def _write_objects(
     pad: str,
     escape: jsontext.Escape,
 ) -> None:
-    if not items:
-        out.append("[]")
-        return
-    inner = pad + jsontext.INDENT
-    separator, comma = "[\n" + inner, ",\n" + inner
+    array = _ObjectArray(fields, out, pad, escape)
     for item in items:
-        # One string per item, joined at once: a report of 10,000 aliases is held as 10,000
-        # strings while it is written, not as millions of pieces.
-        piece = [separator]
-        write_object(fields, item, piece, inner, escape)
-        out.append("".join(piece))
-        separator = comma
-    out.append("\n" + pad + "]")
+        array.add(item)
+    array.close()
+
+
+class _ObjectArray:
+    """An array of objects declared by `fields`, at `pad`, written an item at a time."""
+
+    __slots__ = ("_count", "_escape", "_fields", "_inner", "_out", "_pad")
+
+    def __init__(
+        self, fields: Sequence[Field[Any]], out: jsontext.Out, pad: str, escape: jsontext.Escape
+    ) -> None:
+        self._fields, self._out, self._pad, self._escape = fields, out, pad, escape
+        self._inner = pad + jsontext.INDENT
+        self._count = 0
+
+    def add(self, item: Any) -> None:
+        # One string per item, joined at once: a report of 10,000 aliases is written as
+        # 10,000 strings, not as millions of pieces.
+        piece = [("[\n" if not self._count else ",\n") + self._inner]
+        write_object(self._fields, item, piece, self._inner, self._escape)
+        self._out.append("".join(piece))
+        self._count += 1
+
+    def close(self) -> None:
+        self._out.append("\n" + self._pad + "]" if self._count else "[]")
 
 
 def object_schema(fields: Sequence[Field[T]]) -> dict[str, Any]:
@@ -350,36 +365,29 @@ class DocumentWriter:
     def __init__(self, out: jsontext.Out, dry_run: bool) -> None:
         self._out, self._dry_run = out, dry_run
         self._escape = jsontext.escaper(ensure_ascii=True)
-        self._written = 0
+        self._aliases: _ObjectArray | None = None  # opened with the document's head
 
     def alias(self, outcome: Outcome) -> None:
-        if not self._written:
-            self._head()
-        # One string per alias: a report of 10,000 aliases is written as 10,000 pieces, not
-        # millions of them.
-        piece = [_FIRST_ITEM if not self._written else _NEXT_ITEM]
-        write_object(_ALIAS, outcome, piece, _ITEM_PAD, self._escape)
-        self._out.append("".join(piece))
-        self._written += 1
+        self._opened().add(outcome)
 
     def finish(self, run: Run) -> None:
+        aliases = self._opened()
         for outcome in run.report.outcomes:
-            self.alias(outcome)
-        if not self._written:
-            self._head()
-        self._out.append("\n" + jsontext.INDENT + "]" if self._written else "[]")
+            aliases.add(outcome)
+        aliases.close()
         _write_members(_TAIL, run, self._out, jsontext.INDENT, self._escape, _NEXT_MEMBER)
         self._out.append("\n}")
 
-    def _head(self) -> None:
-        head = Run(Report((), self._dry_run), None)  # the head reads no outcome
-        _write_members(_HEAD, head, self._out, jsontext.INDENT, self._escape, "{\n  ")
-        self._out.append(_NEXT_MEMBER + _ALIASES.key)
+    def _opened(self) -> _ObjectArray:
+        if self._aliases is None:
+            head = Run(Report((), self._dry_run), None)  # the head reads no outcome
+            _write_members(_HEAD, head, self._out, jsontext.INDENT, self._escape, _FIRST_MEMBER)
+            self._out.append(_NEXT_MEMBER + _ALIASES.key)
+            self._aliases = _ObjectArray(_ALIAS, self._out, jsontext.INDENT, self._escape)
+        return self._aliases
 
 
-_NEXT_MEMBER = ",\n" + jsontext.INDENT
-_ITEM_PAD = jsontext.INDENT * 2
-_FIRST_ITEM, _NEXT_ITEM = "[\n" + _ITEM_PAD, ",\n" + _ITEM_PAD
+_FIRST_MEMBER, _NEXT_MEMBER = "{\n" + jsontext.INDENT, ",\n" + jsontext.INDENT
 
 
 def document_schema() -> dict[str, Any]:

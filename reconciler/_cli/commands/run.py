@@ -205,7 +205,9 @@ def reconcile(
     before any write. Once `stop` is set, no new read or write starts. `limits` collects
     what registries said of their pull limits. Each outcome goes to `outcomes` as soon as
     it is final (by default every one is kept for the report)."""
-    outcomes = outcomes or Outcomes(dry_run=options.dry_run, keep_plans=bool(options.plan_out))
+    outcomes = outcomes or Outcomes(
+        dry_run=options.dry_run, keep_plans=options.plan_out is not None
+    )
     if options.apply is not None:
         return reconcile_saved(options, options.apply, progress, outcomes, stop, limits)
     config_bytes = read_config_bytes(options.file) if options.plan_out else b""
