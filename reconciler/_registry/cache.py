@@ -54,7 +54,6 @@ class Cache:
         self._memory: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
         self._hints: dict[tuple[str, str], _Hints] = {}
-        self._changed_hints: dict[tuple[str, str], dict[str, bytes]] = {}
         self._wrote = False  # whether this run added files (else there is nothing to prune)
         self._content_root = os.path.join(root, "sha256", "") if root is not None else ""
 
@@ -121,8 +120,7 @@ class Cache:
         hints = self._hints_of(registry, repository)
         with self._lock:
             if hints.get(tag) != packed:
-                hints[tag] = packed
-                self._changed_hints.setdefault((registry, repository), {})[tag] = packed
+                hints[tag] = packed  # changed: written back at close
 
     def _hints_of(self, registry: str, repository: str) -> _Hints:
         key = (registry, repository)
@@ -155,10 +153,10 @@ class Cache:
     def _save_hints(self) -> None:
         """Write the hints this run changed, over whatever other runs wrote meanwhile."""
         with self._lock:
-            changed, self._changed_hints = self._changed_hints, {}
+            changed = {key: hints.taken() for key, hints in self._hints.items()}
         for key, updates in changed.items():
             path = self._hints_path(key)
-            if path is not None:
+            if path is not None and updates:
                 merged = {**self._read_hints(key), **updates}
                 shown = {tag: _unpacked(packed) for tag, packed in merged.items()}
                 data = json.dumps(shown, sort_keys=True).encode()
@@ -192,7 +190,7 @@ class _Hints:
     """One repository's tag hints: those read from disk as two flat arrays, sorted by the
     hash of the tag (8 bytes) with the digest's 32 bytes alongside, 40 bytes a tag where a
     dict of the tag and its digest held 160 (a run of 20,000 aliases reads 60,000 tags); and
-    those this run set, by tag. Two tags of one hash would share a hint: a hint is checked
+    those this run changed, by tag. Two tags of one hash would share a hint: a hint is checked
     against the registry before it is used, so a wrong one costs a request, never a result."""
 
     __slots__ = ("_digests", "_hashes", "_set")
@@ -215,6 +213,11 @@ class _Hints:
 
     def __setitem__(self, tag: str, packed: bytes) -> None:
         self._set[tag] = packed
+
+    def taken(self) -> dict[str, bytes]:
+        """The hints this run changed, handed over once (to be written back)."""
+        changed, self._set = self._set, {}
+        return changed
 
 
 def _packed(digest: str) -> bytes:
