@@ -586,8 +586,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return print_schema(args.name, stdout=out)
     # The main command, or `apply`: the same run, of a saved plan.
+    from .arenas import limit_malloc_arenas
     from .commands.run import run
     from .progress import Progress
+
+    limit_malloc_arenas()  # before the run starts its threads
 
     quiet = args.verbose > 0 or args.log_format == "json"
     progress = Progress.for_terminal(sys.stderr, quiet=quiet)

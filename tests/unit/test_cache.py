@@ -215,3 +215,22 @@ def test_a_hint_this_run_changed_is_held_once(tmp_path: Path) -> None:
     cache.close()
     again = Cache(tmp_path)
     assert {tag: again.hint("r", "repo", tag) for tag in hints} == hints
+
+
+def test_a_cache_under_its_bound_is_summed_as_walked_not_listed(tmp_path: Path) -> None:
+    """Every run that wrote walks the cache (100,000 files after a cold run of 20,000
+    aliases): the walk must not hold them all, as a list of Path objects did (30 MB)."""
+    count = 5000
+    for n in range(count):
+        directory = tmp_path / "sha256" / f"{n % 256:02x}"
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{n:064x}").write_bytes(b"x")
+    cache = Cache(tmp_path, max_bytes=count)  # at its bound, not over: nothing to delete
+    tracemalloc.start()
+    try:
+        cache.prune()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(1 for p in tmp_path.rglob("*") if p.is_file()) == count
+    assert peak < 100 * count, f"{peak / count:.0f} bytes a file"
