@@ -1,7 +1,8 @@
 """What a run holds per alias (issue 16, memory): each alias is planned as soon as it is
-read and only its plan is kept, the plan keeps of the live tag what is reported, the worker
-threads take aliases one at a time instead of a future per alias, and the values every alias
-repeats (platforms, media types, no annotations) are shared, not copied. The memory itself is
+read and only its plan goes on (to the report, which keeps what it lists: test_outcomes.py),
+the plan keeps of the live tag what is reported, the worker threads take aliases one at a
+time instead of a future per alias, and the values every alias repeats (platforms, media
+types, no annotations) are shared, not copied. The memory itself is
 measured by the scale benchmark (BENCHMARKS.md); these pin the behaviour that gives it."""
 
 from __future__ import annotations
