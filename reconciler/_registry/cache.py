@@ -155,7 +155,7 @@ class Cache:
     def _save_hints(self) -> None:
         """Write the hints this run changed, over whatever other runs wrote meanwhile."""
         with self._lock:
-            changed = {key: hints.taken() for key, hints in self._hints.items()}
+            changed = {key: hints.unsaved() for key, hints in self._hints.items()}
         for key, updates in changed.items():
             path = self._hints_path(key)
             if path is not None and updates:
@@ -197,16 +197,17 @@ class _Hints:
     those this run changed, by tag. Two tags of one hash would share a hint: a hint is checked
     against the registry before it is used, so a wrong one costs a request, never a result."""
 
-    __slots__ = ("_digests", "_hashes", "_set")
+    __slots__ = ("_changed", "_digests", "_hashes", "_unsaved")
 
     def __init__(self, read: dict[str, bytes]) -> None:
         pairs = sorted((hash(tag), packed) for tag, packed in read.items())
         self._hashes = array("q", [tag_hash for tag_hash, _ in pairs])  # a list: no spare room
         self._digests = b"".join(packed for _, packed in pairs)
-        self._set: dict[str, bytes] = {}
+        self._changed: dict[str, bytes] = {}
+        self._unsaved = False
 
     def get(self, tag: str) -> bytes | None:
-        packed = self._set.get(tag)
+        packed = self._changed.get(tag)
         if packed is not None:
             return packed
         tag_hash = hash(tag)
@@ -216,12 +217,16 @@ class _Hints:
         return self._digests[at * 32 : at * 32 + 32]
 
     def __setitem__(self, tag: str, packed: bytes) -> None:
-        self._set[tag] = packed
+        self._changed[tag] = packed
+        self._unsaved = True
 
-    def taken(self) -> dict[str, bytes]:
-        """The hints this run changed, handed over once (to be written back)."""
-        changed, self._set = self._set, {}
-        return changed
+    def unsaved(self) -> dict[str, bytes]:
+        """The hints this run changed, when some changed since last asked (then written back);
+        they stay this run's hints either way."""
+        if not self._unsaved:
+            return {}
+        self._unsaved = False
+        return dict(self._changed)
 
 
 def _packed(digest: str) -> bytes:

@@ -234,3 +234,13 @@ def test_a_cache_under_its_bound_is_summed_as_walked_not_listed(tmp_path: Path) 
         tracemalloc.stop()
     assert sum(1 for p in tmp_path.rglob("*") if p.is_file()) == count
     assert peak < 100 * count, f"{peak / count:.0f} bytes a file"
+
+
+def test_a_hint_this_run_changed_stays_its_hint_after_close(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cache.set_hint("r", "repo", "1", DIGEST)
+    cache.close()
+    assert cache.hint("r", "repo", "1") == DIGEST
+    written = next(p for p in (tmp_path / "tags").rglob("*") if p.is_file()).stat().st_ino
+    cache.close()  # nothing changed since: nothing written again
+    assert next(p for p in (tmp_path / "tags").rglob("*") if p.is_file()).stat().st_ino == written
