@@ -1,10 +1,10 @@
 """The `--output json` document, declared once. Pure.
 
 Each object of the report is a list of fields: a name, its JSON Schema, and how its value is read.
-`document_text` and `write_document` write the values (for `render.render_json`, and for
-`render.write_json`, which streams them), `document` gives them as a JSON value and
-`report_schema` the schemas, all from the declarations below, in their order, so the document
-and its schema cannot drift apart.
+`document_text` and `DocumentWriter` write the values (for `render.render_json`, and for the
+command line's `render.json_writer`, which writes each alias as the run goes), `document`
+gives them as a JSON value and `report_schema` the schemas, all from the declarations below,
+in their order, so the document and its schema cannot drift apart.
 
 Within one `schema_version` fields may be added, never removed or changed in meaning.
 """

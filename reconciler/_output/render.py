@@ -39,7 +39,6 @@ __all__ = [
     "source_notes",
     "subject_label",
     "summary_text",
-    "write_json",
 ]
 
 SYMBOLS = {
@@ -278,14 +277,9 @@ def render_json(report: Report, error: RunError | None = None) -> str:
     return document_text(Run(report, error)) + "\n"  # json.dumps(indent=2)'s bytes, faster
 
 
-def write_json(report: Report, error: RunError | None, stream: TextIO) -> None:
-    """`render_json`'s text written to `stream` as it is made, one alias at a time: the
-    whole text of a 20,000-alias report, held at once, was 30 MB of a run's peak memory."""
-    finish_json(json_writer(stream, report.dry_run), report, error, stream)
-
-
 def json_writer(stream: TextIO, dry_run: bool) -> DocumentWriter:
-    """A writer of the `--output json` document to `stream`, alias by alias as a run goes."""
+    """A writer of the `--output json` document to `stream`, alias by alias as a run goes:
+    `render_json`'s text, never held whole (at 20,000 aliases, 30 MB of a run's peak)."""
     return DocumentWriter(_Writes(stream), dry_run)
 
 

@@ -15,7 +15,7 @@ from reconciler._cli.main import build_parser, main
 from reconciler._model.names import RepositoryName
 from reconciler._model.oci import OCI_MANIFEST
 from reconciler._output.jsonreport import Run, document
-from reconciler._output.render import render_json, write_json
+from reconciler._output.render import finish_json, json_writer, render_json
 from reconciler._output.runerror import RunError
 from reconciler._pipeline.observed import Copy
 from reconciler._pipeline.plan import make_plan
@@ -94,11 +94,11 @@ def test_the_json_report_is_json_dumps_of_its_document(
 def test_the_streamed_json_report_is_the_rendered_one_written_alias_by_alias(
     report: Report, error: RunError | None
 ) -> None:
-    """What the command line writes (`write_json`) is `render_json`'s text, handed to the
-    stream one alias at a time: never the whole text at once, which at 20,000 aliases was
-    30 MB of the run's peak memory."""
+    """What the command line writes (`json_writer`, `finish_json`) is `render_json`'s text,
+    handed to the stream one alias at a time: never the whole text at once, which at 20,000
+    aliases was 30 MB of the run's peak memory."""
     stream = _Recording()
-    write_json(report, error, stream)
+    finish_json(json_writer(stream, report.dry_run), report, error, stream)
     rendered = render_json(report, error)
     assert "".join(stream.writes) == rendered
     for i, alias in enumerate(json.loads(rendered)["aliases"]):  # one write for each alias
