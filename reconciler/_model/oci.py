@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -134,18 +133,17 @@ class Platform:
 # A registry names a handful of platforms however many images it holds, and a run keeps a
 # few per alias: equal ones are one object. Bounded, so that a hostile registry naming a new
 # platform per image costs no more than before.
+# No lock: each dict operation is atomic, and two threads adding one platform share the first.
 _PLATFORMS: dict[Platform, Platform] = {}
-_PLATFORMS_LOCK = threading.Lock()
 _MAX_SHARED_PLATFORMS = 1024
 
 
 def _shared_platform(platform: Platform) -> Platform:
-    with _PLATFORMS_LOCK:
-        shared = _PLATFORMS.get(platform)
-        if shared is not None:
-            return shared
-        if len(_PLATFORMS) < _MAX_SHARED_PLATFORMS:
-            _PLATFORMS[platform] = platform
+    shared = _PLATFORMS.get(platform)
+    if shared is not None:
+        return shared
+    if len(_PLATFORMS) < _MAX_SHARED_PLATFORMS:
+        return _PLATFORMS.setdefault(platform, platform)
     return platform
 
 

@@ -185,18 +185,30 @@ def each_in_order(
 
 
 def _in_order(emit: Callable[[R], None]) -> Callable[[int, R], None]:
-    """Takes results by index, from any thread, and hands them to `emit` in index order."""
+    """Takes results by index, from any thread, and hands them to `emit` in index order, one
+    call at a time. `emit` runs outside the lock: a thread that finds another emitting leaves
+    its result to that one and goes on, instead of waiting behind the report's writes. After
+    an `emit` that raised, nothing more is emitted (the report has no gap)."""
     lock = threading.Lock()
     waiting: dict[int, R] = {}
     next_index = 0
+    emitting = False
 
     def store(index: int, result: R) -> None:
-        nonlocal next_index
+        nonlocal next_index, emitting
         with lock:
             waiting[index] = result
-            while next_index in waiting:
-                emit(waiting.pop(next_index))
+            if emitting:
+                return
+            emitting = True
+        while True:
+            with lock:
+                if next_index not in waiting:
+                    emitting = False
+                    return
+                ready = waiting.pop(next_index)
                 next_index += 1
+            emit(ready)
 
     return store
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -244,3 +245,72 @@ def test_a_hint_this_run_changed_stays_its_hint_after_close(tmp_path: Path) -> N
     written = next(p for p in (tmp_path / "tags").rglob("*") if p.is_file()).stat().st_ino
     cache.close()  # nothing changed since: nothing written again
     assert next(p for p in (tmp_path / "tags").rglob("*") if p.is_file()).stat().st_ino == written
+
+
+class _Untouchable:
+    """A lock that fails the test when taken."""
+
+    def __enter__(self) -> None:
+        raise AssertionError("the cache's lock was taken")
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_reads_writes_and_hints_take_no_lock_once_a_repositorys_hints_are_read(
+    tmp_path: Path,
+) -> None:
+    """With 64 threads reading at once, a lock taken 22 times an alias was found held by a
+    switched-out thread in a fifth of the attempts, and the queues behind it cost CPU. Only
+    reading a repository's hints (once) and saving them lock."""
+    other = b'{"schemaVersion":2,"other":1}'
+    Cache(tmp_path).put(DIGEST, DATA)
+    cache = Cache(tmp_path)
+    assert cache.hint("r", "repo", "t") is None  # the repository's hints, read once
+    cache._lock = _Untouchable()  # type: ignore[assignment]
+    assert cache.get(DIGEST) == DATA  # from disk
+    assert cache.get(DIGEST) == DATA  # from memory
+    cache.put(digest_of(other), other)
+    cache.set_hint("r", "repo", "t", DIGEST)
+    assert cache.hint("r", "repo", "t") == DIGEST
+
+
+def test_memory_keeps_the_most_recently_used_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("reconciler._registry.cache._MEMORY_ENTRIES", 2)
+    cache = Cache(None)  # memory only: what is evicted is gone
+    a, b, c = (b'{"n":%d}' % n for n in range(3))
+    cache.put(digest_of(a), a)
+    cache.put(digest_of(b), b)
+    assert cache.get(digest_of(a)) == a  # a used after b: b is the oldest now
+    cache.put(digest_of(c), c)
+    assert [cache.get(digest_of(x)) for x in (a, b, c)] == [a, None, c]
+
+
+def test_threads_sharing_a_cache_read_back_what_was_put_and_stay_within_the_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = 16
+    monkeypatch.setattr("reconciler._registry.cache._MEMORY_ENTRIES", bound)
+    blobs = [b'{"n":%d}' % n for n in range(64)]
+    cache = Cache(tmp_path)
+    wrong: list[bytes | None] = []
+
+    def churn(offset: int) -> None:
+        for round_ in range(50):
+            data = blobs[(offset + round_) % len(blobs)]
+            cache.put(digest_of(data), data)
+            got = cache.get(digest_of(data))
+            cache.set_hint("r", "repo", f"t{offset}", digest_of(data))
+            if got != data:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=churn, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert len(cache._memory) <= bound
+    assert cache.hint("r", "repo", "t3") == digest_of(blobs[(3 + 49) % len(blobs)])

@@ -118,3 +118,33 @@ def test_results_are_handed_on_in_order_as_soon_as_those_before_them_are_in() ->
 
     assert each_in_order(work, list(range(10)), workers=4, emit=emit) == []
     assert emitted == list(range(10))
+
+
+def test_a_result_is_left_to_the_thread_emitting_instead_of_waiting_for_it() -> None:
+    """While one thread is in `emit` (writing the report), a thread whose result is ready
+    leaves it and takes its next item instead of queueing on the lock behind the writes."""
+    in_emit, go_on, next_taken = threading.Event(), threading.Event(), threading.Event()
+    emitted: list[int] = []
+
+    def work(index: int) -> int:
+        if index == 1:
+            assert in_emit.wait(10)  # done while 0 is being emitted
+        if index == 2:
+            next_taken.set()  # the thread of item 1 has moved on
+        return index
+
+    def emit(result: int) -> None:
+        emitted.append(result)
+        if result == 0:
+            in_emit.set()
+            go_on.wait(10)
+
+    runner = threading.Thread(
+        target=each_in_order, args=(work, [0, 1, 2]), kwargs={"workers": 2, "emit": emit}
+    )
+    runner.start()
+    moved_on = next_taken.wait(5)
+    go_on.set()
+    runner.join(10)
+    assert moved_on, "the thread of item 1 waited for emit(0) to return"
+    assert emitted == [0, 1, 2]
