@@ -20,6 +20,7 @@ import stat
 import tempfile
 import threading
 from array import array
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def default_cache_dir() -> Path:
 class Cache:
     """Thread-safe. `root=None` keeps everything in memory for this run only (`--no-cache`).
 
-    Reads and writes take no lock, only single dict operations, each atomic. A lock taken 22
+    Reads and writes take no lock, only single OrderedDict calls, each atomic. A lock taken 22
     times an alias was found held by a thread the interpreter had switched out in a fifth of
     the attempts when 64 threads read at once with no request to wait for (aliases read from
     ECR in bulk, or from the cache), and the queues behind it cost CPU of their own. The lock
@@ -58,7 +59,7 @@ class Cache:
     def __init__(self, root: Path | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = root
         self.max_bytes = max_bytes
-        self._memory: dict[str, bytes] = {}  # in order of use, the most recent last
+        self._memory: OrderedDict[str, bytes] = OrderedDict()  # the most recently used last
         self._lock = threading.Lock()
         self._hints: dict[tuple[str, str], _Hints] = {}
         self._wrote = False  # whether this run added files (else there is nothing to prune)
@@ -67,12 +68,13 @@ class Cache:
     # -- content by digest -----------------------------------------------------------------
 
     def get(self, digest: str) -> bytes | None:
-        data = self._memory.pop(digest, None)  # taken out and put back: the newest again
-        if data is None:
-            data = self._read_verified(digest)
-            if data is None:
-                return None
-        self._remember(digest, data)
+        data = self._memory.get(digest)
+        if data is not None:
+            self._used(digest)
+            return data
+        data = self._read_verified(digest)
+        if data is not None:
+            self._remember(digest, data)
         return data
 
     def put(self, digest: str, data: bytes) -> None:
@@ -84,15 +86,19 @@ class Cache:
             self._wrote = _write_atomically(path, data) or self._wrote
 
     def _remember(self, digest: str, data: bytes) -> None:
-        memory = self._memory
-        memory[digest] = data
-        while len(memory) > _MEMORY_ENTRIES:  # the least recently used go first
+        self._memory[digest] = data
+        self._used(digest)
+        while len(self._memory) > _MEMORY_ENTRIES:  # the least recently used go first
             try:
-                memory.pop(next(iter(memory)), None)
-            except StopIteration:  # emptied by another thread meanwhile
+                self._memory.popitem(last=False)
+            except KeyError:  # emptied by other threads meanwhile
                 break
-            except RuntimeError:  # changed by another thread between iter() and next()
-                continue
+
+    def _used(self, digest: str) -> None:
+        """Mark `digest` the most recently used; one that another thread has just evicted
+        stays evicted (an entry is never out of the map while it is being moved)."""
+        with contextlib.suppress(KeyError):
+            self._memory.move_to_end(digest)
 
     def _read_verified(self, digest: str) -> bytes | None:
         path = self._content_path(digest)
