@@ -20,7 +20,10 @@ Scale mode (`--scale N`): N aliases seeded in sync, steady-state `--dry-run` col
 seeded instead and the same two runs follow at M, with a cache of their own: peak RSS at M
 against N in one invocation (how memory grows with the file).
 Both measure the floor right after the steady state it is compared with: bare clients
-sending as many manifest HEADs as the steady state did.
+sending as many manifest HEADs as the steady state did. Scale mode repeats that pair
+`--floor-pairs` times, in the order run-floor, floor-run, run-floor, ...; the ratios to the
+floor are taken pair by pair and their median is the figure (the machine's speed drifts by
+tens of percent between invocations, and a single pair moved a ratio by a fifth).
 See BENCHMARKS.md for what every number means.
 """
 
@@ -53,6 +56,7 @@ from bench.profile import profile_command, strip_messages, summarize  # noqa: E4
 from bench.report import (  # noqa: E402
     Bench,
     DockerRun,
+    FloorPair,
     FloorRun,
     PeerRun,
     ReconcileRun,
@@ -116,6 +120,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--floor",
         help=f"floor clients (default {','.join(CLIENTS)}; with --scale {SCALE_FLOORS})",
     )
+    add(
+        "--floor-pairs",
+        type=int,
+        default=3,
+        metavar="K",
+        help="scale mode: the warm run and the floor measured K times, alternating; the ratios "
+        "are the median of the pairs' (default 3)",
+    )
     add("--json", type=Path, metavar="FILE", help="write all results as JSON")
     add("--markdown", type=Path, metavar="FILE", help="write the results block for BENCHMARKS.md")
     add("--profile", type=Path, metavar="DIR", help="py-spy an extra steady run into DIR")
@@ -123,6 +135,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.steady_runs < 1:
         parser.error("--steady-runs N needs N >= 1")
+    if args.floor_pairs < 1:
+        parser.error("--floor-pairs K needs K >= 1")
     if args.scale_up and not 0 < args.scale < args.scale_up:
         parser.error("--scale-up M needs --scale N with N < M")
     if args.floor is None:
@@ -444,8 +458,27 @@ def measure_floors(h: Harness, bench: Bench, steady: ReconcileRun) -> None:
     """The bare clients, sending as many HEADs as `steady` sent, right after it: the
     machine's speed drifts by tens of percent over minutes, and the ratios to the floor
     are only as good as the two runs are close in time."""
-    paths = list(floor_paths(h.layout, steady.traffic.requests))
-    bench.floors = [h.floor(client, paths) for client in h.args.floor.split(",") if client]
+    bench.floors = floors_for(h, steady.traffic.requests)
+
+
+def floors_for(h: Harness, requests: int) -> list[FloorRun]:
+    paths = list(floor_paths(h.layout, requests))
+    return [h.floor(client, paths) for client in h.args.floor.split(",") if client]
+
+
+def floor_pairs(h: Harness, warm: ReconcileRun, count: int) -> list[FloorPair]:
+    """`warm` and the floors after it, then `count - 1` more pairs, the floor first in every
+    other one (run-floor, floor-run, run-floor, ...): a machine slowing down or speeding up
+    over the minutes weighs on both sides alike."""
+    pairs = [FloorPair(warm, floors_for(h, warm.traffic.requests), floor_first=False)]
+    for n in range(1, count):
+        floor_first = n % 2 == 1
+        floors = floors_for(h, warm.traffic.requests) if floor_first else []
+        label = f"steady --dry-run, warm cache, pair {n + 1}"
+        run = h.reconcile("scale-warm", label, cache="warm", dry_run=True)
+        expect(run, "noop", h.layout.total)
+        pairs.append(FloorPair(run, floors or floors_for(h, run.traffic.requests), floor_first))
+    return pairs
 
 
 def median_wall(runs: Sequence[ReconcileRun]) -> ReconcileRun:
@@ -460,7 +493,8 @@ def scale_scenarios(h: Harness, bench: Bench) -> None:
     expect(cold, "noop", total)
     warm = h.reconcile("scale-warm", "steady --dry-run, warm cache", cache="warm", dry_run=True)
     expect(warm, "noop", total)
-    measure_floors(h, bench, warm)
+    bench.floor_pairs = floor_pairs(h, warm, h.args.floor_pairs)
+    bench.floors = bench.floor_pairs[0].floors
     bench.runs = [cold, warm]
     if h.args.scale_up:
         bench.runs += scale_up_runs(h, Layout.for_total(h.args.scale_up, h.args.repos))

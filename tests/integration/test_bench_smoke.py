@@ -116,7 +116,8 @@ def test_the_scale_benchmark_measures_a_larger_file_in_the_same_invocation(
 ) -> None:
     out = tmp_path / "scale.json"
     argv = [sys.executable, "bench/run.py", "--scale", "6", "--scale-up", "10", "--repos", "2",
-            "--latency", "0", "--floor", "http.client", "--json", str(out)]  # fmt: skip
+            "--latency", "0", "--floor", "urllib3", "--floor-pairs", "3", "--json", str(out),
+            "--markdown", str(tmp_path / "scale.md")]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -127,9 +128,26 @@ def test_the_scale_benchmark_measures_a_larger_file_in_the_same_invocation(
         ("scale-up-cold", 10, 10, 5.0),  # a cache of its own: cold again
         ("scale-up-warm", 10, 10, 3.0),
     ]
-    names = [t["name"] for t in result["targets"]]
-    assert "6 aliases: peak RSS <= 150 MB" in names
-    assert "10 aliases: peak RSS <= 1.2x that at 6" in names
+    targets = {t["name"]: t for t in result["targets"]}
+    assert "6 aliases: peak RSS <= 150 MB" in targets
+    assert "10 aliases: peak RSS <= 1.2x that at 6" in targets
+
+    # The warm run and the floor, three pairs in alternating order; the first pair's run is
+    # the "scale-warm" row, and its floors the floor table's.
+    pairs = result["floor_pairs"]
+    assert [(p["floor_first"], p["run"]["key"], p["run"]["summary"]["noop"]) for p in pairs] == [
+        (False, "scale-warm", 6), (True, "scale-warm", 6), (False, "scale-warm", 6)]  # fmt: skip
+    assert pairs[0]["run"] == result["runs"][1] and pairs[0]["floors"] == result["floors"]
+    assert [[(f["client"], f["requests"], f["errors"]) for f in p["floors"]] for p in pairs] == [
+        [("urllib3", 18, 0)]] * 3  # fmt: skip
+    wall = [p["run"]["usage"]["wall_s"] / p["floors"][0]["wall_s"] for p in pairs]
+    assert [p["ratios"]["urllib3"]["wall"] for p in pairs] == [round(w, 3) for w in wall]
+    each = ", ".join(f"{w:.2f}x" for w in wall)
+    assert targets["wall <= 1.25x a bare urllib3 loop"]["measured"].startswith(
+        f"{statistics.median(wall):.2f}x, the median of {each} ("
+    )
+    assert targets["wall <= 1.25x a bare urllib3 loop"]["met"] == (statistics.median(wall) <= 1.25)
+    assert "| 3 | run, floor | urllib3 |" in (tmp_path / "scale.md").read_text()
 
 
 def test_the_startup_benchmark_runs_reconcile_as_installed_with_runtime_dependencies_alone(
