@@ -25,12 +25,12 @@ def test_content_round_trips_through_disk(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "size",
-    [0, len(DATA), (64 << 10) - 1, 64 << 10, (64 << 10) + 1, 200 << 10],
+    [0, len(DATA), (16 << 10) - 1, 16 << 10, (16 << 10) + 1, 200 << 10],
     ids=["empty", "small", "one-short-of-a-read", "one-read", "one-over", "200KiB"],
 )
 def test_content_of_any_size_is_read_back_whole(tmp_path: Path, size: int) -> None:
-    """Read in chunks of 64 KiB until one comes short: exactly one chunk needs a second
-    (empty) read to know it is the end."""
+    """Read into a buffer of 16 KiB, then in chunks until one comes short: exactly one
+    buffer's worth needs a second (empty) read to know it is the end."""
     data = DATA[:size] if size <= len(DATA) else bytes(i % 251 for i in range(size))
     Cache(tmp_path).put(digest_of(data), data)
     assert Cache(tmp_path).get(digest_of(data)) == data
