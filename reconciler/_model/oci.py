@@ -18,9 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -181,23 +180,70 @@ class Descriptor:
         return doc
 
 
-@dataclass(frozen=True)
 class Manifest:
-    """A manifest as its bytes. The bytes are the truth: the digest is sha256 of them."""
+    """A manifest as its bytes. The bytes are the truth: the digest is sha256 of them.
 
-    raw: bytes
-    media_type: str
-    digest: str
+    `Manifest.deferred` makes one whose bytes are read when first asked for: a client whose
+    cache learned a single image's size and platform from bytes it once verified, and whose
+    registry confirms by a HEAD that the tag still points at that digest, has all an index
+    entry needs without them. Read, never changed, like the frozen values here."""
 
-    @cached_property
+    __slots__ = ("_json", "_load", "_raw", "_size", "digest", "media_type")
+
+    def __init__(self, raw: bytes, media_type: str, digest: str) -> None:
+        self._raw: bytes | None = raw
+        self._size = len(raw)
+        self._load: Callable[[], bytes] | None = None
+        self._json: dict[str, Any] | None = None
+        self.media_type = media_type
+        self.digest = digest
+
+    @classmethod
+    def deferred(
+        cls, media_type: str, digest: str, size: int, load: Callable[[], bytes]
+    ) -> Manifest:
+        """A manifest of `size` bytes that `load` reads (and verifies) when first needed."""
+        manifest = cls(b"", media_type, digest)
+        manifest._raw, manifest._size, manifest._load = None, size, load
+        return manifest
+
+    @property
+    def raw(self) -> bytes:
+        raw = self._raw
+        if raw is None:
+            assert self._load is not None
+            raw = self._raw = self._load()  # two threads asking at once read it twice, alike
+        return raw
+
+    @property
+    def is_read(self) -> bool:
+        """Whether the bytes are in memory (a deferred manifest's are once asked for)."""
+        return self._raw is not None
+
+    @property
     def json(self) -> dict[str, Any]:
-        doc = json.loads(self.raw)
-        if not isinstance(doc, dict):
-            raise ValueError("manifest is not a JSON object")
+        doc = self._json
+        if doc is None:
+            doc = json.loads(self.raw)
+            if not isinstance(doc, dict):
+                raise ValueError("manifest is not a JSON object")
+            self._json = doc
         return doc
 
     def descriptor(self) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, len(self.raw))
+        return Descriptor(self.media_type, self.digest, self._size)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Manifest):
+            return NotImplemented
+        same = (self.media_type, self.digest) == (other.media_type, other.digest)
+        return same and self.raw == other.raw
+
+    def __hash__(self) -> int:
+        return hash((self.media_type, self.digest))
+
+    def __repr__(self) -> str:
+        return f"Manifest({self.media_type!r}, {self.digest!r}, size={self._size})"
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,15 @@ def _copy_of(
 def _image_platform(
     client: RegistryReader, repository: str, source: Source, manifest: Manifest
 ) -> Platform:
-    """A single image's platform lives in its config blob."""
+    """A single image's platform lives in its config blob; the client may know it already."""
+    return client.image_platform(
+        repository, manifest, lambda: _config_platform(client, repository, source, manifest)
+    )
+
+
+def _config_platform(
+    client: RegistryReader, repository: str, source: Source, manifest: Manifest
+) -> Platform:
     config = parse_image(manifest, client.host).config_digest
     blob = client.get_blob(repository, config)
     try:

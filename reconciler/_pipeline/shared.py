@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Collection, Hashable, Sequence
 from typing import Generic, TypeVar
 
-from .._model.oci import Descriptor, Manifest, is_digest
+from .._model.oci import Descriptor, Manifest, Platform, is_digest
 from .._model.repository import RepositoryState
 from .._registry.interface import ReaderFor, RegistryReader
 
@@ -150,6 +150,11 @@ class _SharingReader:
 
     def get_blob(self, repository: str, digest: str) -> bytes:
         return self._reader.get_blob(repository, digest)
+
+    def image_platform(
+        self, repository: str, manifest: Manifest, read: Callable[[], Platform]
+    ) -> Platform:
+        return self._reader.image_platform(repository, manifest, read)
 
     def repository_facts(self, repository: str, tag: str) -> RepositoryState:
         return self._reader.repository_facts(repository, tag)

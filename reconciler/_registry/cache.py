@@ -1,5 +1,6 @@
-"""What a run remembers: content by digest (in memory, and on disk between runs) and, as a
-hint only, the digest a tag had last time.
+"""What a run remembers: content by digest (in memory, and on disk between runs), what it
+learned of single images by digest (`images`: size and platform), and, as a hint only, the
+digest a tag had last time.
 
 Content addressed by digest never changes, so a cached manifest or config blob is as good as a
 fresh one, provided its bytes still hash to its name: every read re-checks that, and a corrupt
@@ -21,14 +22,20 @@ import tempfile
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
-from .._model.oci import digest_of, is_digest
+from .._model.oci import Platform, digest_of, is_digest
+from . import images
+from .images import ImageFacts, KnownImages
 
 __all__ = ["Cache", "default_cache_dir"]
 
 log = logging.getLogger("reconciler.cache")
+
+_Store = TypeVar("_Store")  # one repository's `_Hints` or `KnownImages`
+_Read = TypeVar("_Read")  # what its file held
 
 DEFAULT_MAX_BYTES = 256 << 20
 _MEMORY_ENTRIES = 4096  # bounded, so memory stays flat however many aliases a run has
@@ -55,7 +62,8 @@ class Cache:
     back by `close()` (merged with what other runs wrote meanwhile): a run with thousands of
     tags then opens one file per repository instead of one per tag. In memory a hint is the
     digest's 32 bytes, not its 71 characters: a run holds every hint of the repositories it
-    reads until it ends (30,000 at 10,000 aliases).
+    reads until it ends (30,000 at 10,000 aliases). What the cache learned of single images
+    (their size and platform, see `images`) is kept per repository the same way.
     """
 
     def __init__(self, root: Path | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -64,6 +72,7 @@ class Cache:
         self._memory: OrderedDict[str, bytes] = OrderedDict()  # the most recently used last
         self._lock = threading.Lock()
         self._hints: dict[tuple[str, str], _Hints] = {}
+        self._images: dict[tuple[str, str], KnownImages] = {}
         self._wrote = False  # whether this run added files (else there is nothing to prune)
         self._content_root = os.path.join(root, "sha256", "") if root is not None else ""
 
@@ -139,18 +148,27 @@ class Cache:
             hints[tag] = packed  # changed: written back at close (two threads: either wins)
 
     def _hints_of(self, registry: str, repository: str) -> _Hints:
-        key = (registry, repository)
-        hints = self._hints.get(key)
-        if hints is None:
-            with self._lock:  # read from disk once per repository
-                hints = self._hints.get(key)
-                if hints is None:
-                    hints = self._hints[key] = _Hints(self._read_hints(key))
-        return hints
+        return self._of_repository(self._hints, (registry, repository), _Hints, self._read_hints)
+
+    def _of_repository(
+        self,
+        loaded: dict[tuple[str, str], _Store],
+        key: tuple[str, str],
+        store: Callable[[_Read], _Store],
+        read: Callable[[tuple[str, str]], _Read],
+    ) -> _Store:
+        """A repository's hints or images: read from disk once, on first use."""
+        found = loaded.get(key)
+        if found is None:
+            with self._lock:
+                found = loaded.get(key)
+                if found is None:
+                    found = loaded[key] = store(read(key))
+        return found
 
     def _read_hints(self, key: tuple[str, str]) -> dict[str, bytes]:
         """The hint map on disk, packed; anything unreadable or not a digest is left out."""
-        path = self._hints_path(key)
+        path = self._store_path("tags", key)
         if path is None:
             return {}
         try:
@@ -162,29 +180,70 @@ class Cache:
             return {}
         return {t: _packed(d) for t, d in loaded.items() if isinstance(d, str) and is_digest(d)}
 
-    def _hints_path(self, key: tuple[str, str]) -> str | None:
+    def _store_path(self, kind: str, key: tuple[str, str]) -> str | None:
+        """The file of one repository's `kind` ("tags": hints, "images": known images)."""
         if self.root is None:
             return None
         name = hashlib.sha256("/".join(key).encode()).hexdigest()
-        return os.path.join(self.root, "tags", name[:2], name + ".json")
+        return os.path.join(self.root, kind, name[:2], name + ".json")
 
     def _save_hints(self) -> None:
         """Write the hints this run changed, over whatever other runs wrote meanwhile."""
         with self._lock:
             changed = {key: hints.unsaved() for key, hints in self._hints.items()}
         for key, updates in changed.items():
-            path = self._hints_path(key)
+            path = self._store_path("tags", key)
             if path is not None and updates:
                 merged = {**self._read_hints(key), **updates}
                 shown = {tag: _unpacked(packed) for tag, packed in merged.items()}
                 data = json.dumps(shown, sort_keys=True).encode()
                 self._wrote = _write_atomically(path, data) or self._wrote
 
+    # -- single images: facts of their content (see `images`) ------------------------------
+
+    def image(self, registry: str, repository: str, digest: str) -> ImageFacts | None:
+        """The size and platform of the single image `digest`, when a run learned them."""
+        if not is_digest(digest):
+            return None
+        return self._images_of(registry, repository).get(digest)
+
+    def learn_image(
+        self, registry: str, repository: str, digest: str, size: int, platform: Platform
+    ) -> None:
+        """Record what was read from `digest`'s verified bytes and its config."""
+        if is_digest(digest):
+            self._images_of(registry, repository).learn(digest, ImageFacts(size, platform))
+
+    def _images_of(self, registry: str, repository: str) -> KnownImages:
+        key = (registry, repository)
+        return self._of_repository(self._images, key, KnownImages, self._read_images)
+
+    def _read_images(self, key: tuple[str, str]) -> dict[str, ImageFacts]:
+        path = self._store_path("images", key)
+        if path is None:
+            return {}
+        try:
+            return images.decode(_read_file(path))
+        except OSError:
+            return {}
+
+    def _save_images(self) -> None:
+        with self._lock:
+            changed = {key: known.unsaved() for key, known in self._images.items()}
+        for key, learned in changed.items():
+            path = self._store_path("images", key)
+            if path is not None and learned:
+                merged = {**self._read_images(key), **learned}
+                kept = merged if len(merged) <= images.MAX_IMAGES else learned
+                self._wrote = _write_atomically(path, images.encode(kept)) or self._wrote
+
     # -- end of run and size bound ---------------------------------------------------------
 
     def close(self) -> None:
-        """Called once at the end of a run: save the hints, then keep the size bound."""
+        """Called once at the end of a run: save the hints and what was learned of images,
+        then keep the size bound."""
         self._save_hints()
+        self._save_images()
         if self._wrote:
             self.prune()
 

@@ -32,10 +32,12 @@ from .._errors import (
 )
 from .._model.names import DOCKER_HUB, canonical_host, reference_text
 from .._model.oci import (
+    IMAGE_TYPES,
     MANIFEST_ACCEPT,
     OCI_INDEX,
     Descriptor,
     Manifest,
+    Platform,
     digest_of,
     is_digest,
     media_type_of,
@@ -224,13 +226,33 @@ class RegistryClient:
 
     def _manifest_by_tag(self, repository: str, ref: str) -> Manifest | None:
         hint = self._cache.hint(self.host, repository, ref)
-        # Read (and verified) now: when the HEAD confirms the hint, this is the body.
-        if hint is not None and self._cache.get(hint) is not None:
-            head = self.head_manifest(repository, ref)
-            if head is None:
-                return None
-            return self._manifest_or_none(repository, head.digest, ref, head.media_type)
-        return self._fetch(repository, ref)
+        if hint is None:
+            return self._fetch(repository, ref)
+        known = self._cache.image(self.host, repository, hint)
+        # Read (and verified) now: when the HEAD confirms the hint, this is the body. A single
+        # image whose size and platform the cache learned needs none (`Manifest.deferred`).
+        if known is None and self._cache.get(hint) is None:
+            return self._fetch(repository, ref)
+        head = self.head_manifest(repository, ref)
+        if head is None:
+            return None
+        if known is not None and head.digest == hint and head.media_type in IMAGE_TYPES:
+            return Manifest.deferred(
+                head.media_type, hint, known.size, lambda: self.get_manifest(repository, hint).raw
+            )
+        return self._manifest_or_none(repository, head.digest, ref, head.media_type)
+
+    def image_platform(
+        self, repository: str, manifest: Manifest, read: Callable[[], Platform]
+    ) -> Platform:
+        """What the cache learned of this digest, else `read()`, learned for the next run."""
+        known = self._cache.image(self.host, repository, manifest.digest)
+        if known is not None:
+            return known.platform
+        platform = read()
+        size = manifest.descriptor().size
+        self._cache.learn_image(self.host, repository, manifest.digest, size, platform)
+        return platform
 
     def read_in_bulk(self, repository: str, refs: Sequence[str]) -> None:
         """On ECR, read these tags and digests through the ECR API in a few calls instead of

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from .._model.oci import Descriptor, Manifest
+from .._model.oci import Descriptor, Manifest, Platform
 from .._model.repository import RepositoryState
 
 __all__ = ["ClientFor", "ReaderFor", "Registry", "RegistryReader", "RepositoryState"]
@@ -43,6 +43,14 @@ class RegistryReader(Protocol):
         ...
 
     def get_blob(self, repository: str, digest: str) -> bytes: ...
+
+    def image_platform(
+        self, repository: str, manifest: Manifest, read: Callable[[], Platform]
+    ) -> Platform:
+        """The platform of the single image `manifest`: what `read()` finds in its config, or
+        what a cache learned of the digest from an earlier `read()` (see
+        `reconciler._registry.images`)."""
+        ...
 
     def repository_facts(self, repository: str, tag: str) -> RepositoryState:
         """Existence and `tag`'s mutability; raises NotFoundError for a missing repository

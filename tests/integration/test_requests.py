@@ -4,11 +4,13 @@ content by digest is reused, tags are always asked, broken cache files are never
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.support.cachereads import record_cache_reads
 from tests.support.images import push_image
 from tests.support.registry import RegistryProcess
 
@@ -106,8 +108,12 @@ def test_stale_tag_hints_are_never_trusted(
 def test_corrupt_cache_files_are_ignored_and_rewritten(
     damage: str, registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
 ) -> None:
+    """Every file a run reads; without what the cache learned of the sources (a cache of an
+    earlier version), that is all of them: the live index, the sources and their configs."""
     assert reconcile().code == 0
+    shutil.rmtree(isolated_cache / "images")
     files = [p for p in (isolated_cache / "sha256").rglob("*") if p.is_file()]
+    assert len(files) == 1 + 2 * K
     originals = {p: p.read_bytes() for p in files}
     for path, data in originals.items():
         broken = {"truncate": data[: len(data) // 2], "garbage": b"{not json", "empty": b""}
@@ -116,6 +122,35 @@ def test_corrupt_cache_files_are_ignored_and_rewritten(
     assert reconcile().out == "Everything up to date (1 alias).\n"
     assert registry.writes() == []
     assert {p: p.read_bytes() for p in files} == originals  # fetched again and rewritten
+
+
+def test_a_steady_run_opens_one_cached_manifest_per_alias_its_live_index(
+    registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The sources' size and platform were learned by the first run, from their verified
+    bytes and configs: when their tags still hold those digests, neither file is opened."""
+    assert reconcile().code == 0
+    index = reconcile("--dry-run", "--output", "json").json["aliases"][0]["live"]["digest"]
+    opened = record_cache_reads(monkeypatch)
+    registry.clear_log()
+    assert reconcile().out == "Everything up to date (1 alias).\n"
+    assert methods(registry) == Counter({"HEAD": 1 + K})
+    content = [Path(p).name for p in opened if Path(p).parent.parent.name == "sha256"]
+    assert content == [index.removeprefix("sha256:")]
+
+
+def test_a_damaged_record_of_the_sources_is_never_trusted(
+    registry: RegistryProcess, reconcile: Reconcile, isolated_cache: Path
+) -> None:
+    """A flipped bit in what the cache learned (arm64 read as arm65) fails its checksum: the
+    sources' files are read again, and the plan stays right."""
+    assert reconcile().code == 0
+    [learned] = list((isolated_cache / "images").rglob("*.json"))
+    data = learned.read_bytes()
+    assert data.count(b'"arm64"') == 1
+    learned.write_bytes(data.replace(b'"arm64"', b'"arm65"'))
+    assert reconcile().out == "Everything up to date (1 alias).\n"
 
 
 def test_no_cache_uses_memory_only(

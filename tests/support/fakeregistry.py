@@ -5,11 +5,11 @@ checks the fake against the protocol (`_: Registry = Fake()` in the test module)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import NoReturn
 
-from reconciler._model.oci import Descriptor, Manifest
+from reconciler._model.oci import Descriptor, Manifest, Platform
 from reconciler._model.repository import RepositoryState
 from reconciler._registry.interface import Registry
 
@@ -52,6 +52,11 @@ class UnusedRegistry:
 
     def get_blob(self, repository: str, digest: str) -> bytes:
         _unexpected(f"GET blob {digest}")
+
+    def image_platform(
+        self, repository: str, manifest: Manifest, read: Callable[[], Platform]
+    ) -> Platform:
+        return read()  # no cache: the config is read every time
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> str:
         _unexpected(f"PUT {repository}:{tag}")
