@@ -299,3 +299,26 @@ def test_threads_sharing_a_cache_read_back_what_was_put_and_stay_within_the_boun
     assert wrong == []
     assert len(cache._memory) <= bound
     assert cache.hint("r", "repo", "t3") == digest_of(blobs[(3 + 49) % len(blobs)])
+
+
+def test_a_cache_that_cannot_be_written_is_only_slower(tmp_path: Path) -> None:
+    """Its root a file, not a directory: nothing is kept on disk, the run goes on."""
+    root = tmp_path / "cache"
+    root.write_bytes(b"not a directory")
+    cache = Cache(root)
+    cache.put(DIGEST, DATA)
+    assert cache.get(DIGEST) == DATA  # from memory
+    assert Cache(root).get(DIGEST) is None
+
+
+def test_a_write_that_fails_halfway_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int, data: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    Cache(tmp_path).put(DIGEST, DATA)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert Cache(tmp_path).get(DIGEST) is None
