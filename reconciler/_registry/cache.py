@@ -36,6 +36,7 @@ log = logging.getLogger("reconciler.cache")
 
 _Store = TypeVar("_Store")  # one repository's `_Hints` or `KnownImages`
 _Read = TypeVar("_Read")  # what its file held
+_Value = TypeVar("_Value")  # what it holds of one tag or image
 
 DEFAULT_MAX_BYTES = 256 << 20
 _MEMORY_ENTRIES = 4096  # bounded, so memory stays flat however many aliases a run has
@@ -168,13 +169,9 @@ class Cache:
 
     def _read_hints(self, key: tuple[str, str]) -> dict[str, bytes]:
         """The hint map on disk, packed; anything unreadable or not a digest is left out."""
-        path = self._store_path("tags", key)
-        if path is None:
-            return {}
         try:
-            with open(path, "rb") as handle:
-                loaded = json.loads(handle.read())
-        except (OSError, ValueError):
+            loaded = json.loads(self._read_store("tags", key) or b"{}")
+        except ValueError:
             return {}
         if not isinstance(loaded, dict):
             return {}
@@ -187,16 +184,32 @@ class Cache:
         name = hashlib.sha256("/".join(key).encode()).hexdigest()
         return os.path.join(self.root, kind, name[:2], name + ".json")
 
-    def _save_hints(self) -> None:
-        """Write the hints this run changed, over whatever other runs wrote meanwhile."""
+    def _read_store(self, kind: str, key: tuple[str, str]) -> bytes | None:
+        """The bytes of that file; None when there is none or it cannot be read."""
+        path = self._store_path(kind, key)
+        if path is None:
+            return None
+        try:
+            return _read_file(path)
+        except OSError:
+            return None
+
+    def _save_changed(
+        self,
+        kind: str,
+        loaded: dict[tuple[str, str], _Store],
+        unsaved: Callable[[_Store], dict[str, _Value]],
+        read: Callable[[tuple[str, str]], dict[str, _Value]],
+        encode: Callable[[dict[str, _Value], dict[str, _Value]], bytes],
+    ) -> None:
+        """Write what this run changed of each repository's hints or images, merged over
+        whatever other runs wrote meanwhile (`encode(merged, changed)` gives the file)."""
         with self._lock:
-            changed = {key: hints.unsaved() for key, hints in self._hints.items()}
+            changed = {key: unsaved(store) for key, store in loaded.items()}
         for key, updates in changed.items():
-            path = self._store_path("tags", key)
+            path = self._store_path(kind, key)
             if path is not None and updates:
-                merged = {**self._read_hints(key), **updates}
-                shown = {tag: _unpacked(packed) for tag, packed in merged.items()}
-                data = json.dumps(shown, sort_keys=True).encode()
+                data = encode({**read(key), **updates}, updates)
                 self._wrote = _write_atomically(path, data) or self._wrote
 
     # -- single images: facts of their content (see `images`) ------------------------------
@@ -219,31 +232,18 @@ class Cache:
         return self._of_repository(self._images, key, KnownImages, self._read_images)
 
     def _read_images(self, key: tuple[str, str]) -> dict[str, ImageFacts]:
-        path = self._store_path("images", key)
-        if path is None:
-            return {}
-        try:
-            return images.decode(_read_file(path))
-        except OSError:
-            return {}
-
-    def _save_images(self) -> None:
-        with self._lock:
-            changed = {key: known.unsaved() for key, known in self._images.items()}
-        for key, learned in changed.items():
-            path = self._store_path("images", key)
-            if path is not None and learned:
-                merged = {**self._read_images(key), **learned}
-                kept = merged if len(merged) <= images.MAX_IMAGES else learned
-                self._wrote = _write_atomically(path, images.encode(kept)) or self._wrote
+        data = self._read_store("images", key)
+        return images.decode(data) if data is not None else {}
 
     # -- end of run and size bound ---------------------------------------------------------
 
     def close(self) -> None:
         """Called once at the end of a run: save the hints and what was learned of images,
         then keep the size bound."""
-        self._save_hints()
-        self._save_images()
+        self._save_changed("tags", self._hints, _Hints.unsaved, self._read_hints, _hints_file)
+        self._save_changed(
+            "images", self._images, KnownImages.unsaved, self._read_images, images.encode_merged
+        )
         if self._wrote:
             self.prune()
 
@@ -302,6 +302,12 @@ class _Hints:
             return {}
         self._unsaved = False
         return dict(self._changed)
+
+
+def _hints_file(merged: dict[str, bytes], _changed: dict[str, bytes]) -> bytes:
+    """A repository's hints on disk: tag -> digest, as JSON."""
+    shown = {tag: _unpacked(packed) for tag, packed in merged.items()}
+    return json.dumps(shown, sort_keys=True).encode()
 
 
 def _packed(digest: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from .._model.oci import Platform, digest_of, is_digest
 
-__all__ = ["ImageFacts", "KnownImages", "decode", "encode"]
+__all__ = ["ImageFacts", "KnownImages", "decode", "encode", "encode_merged"]
 
 MAX_IMAGES = 100_000  # per repository file (9 MB); beyond it a file starts again from one run's
 
@@ -92,6 +92,12 @@ def encode(images: Mapping[str, ImageFacts]) -> bytes:
     document = {"platforms": [p.to_json() for p in ids], "images": listed}
     body = json.dumps(document, separators=(",", ":")).encode()
     return digest_of(body).encode() + b"\n" + body
+
+
+def encode_merged(merged: Mapping[str, ImageFacts], learned: Mapping[str, ImageFacts]) -> bytes:
+    """The file of what is known after a run: all of it, or beyond `MAX_IMAGES` what the run
+    learned."""
+    return encode(merged if len(merged) <= MAX_IMAGES else learned)
 
 
 def decode(data: bytes) -> dict[str, ImageFacts]:

@@ -10,7 +10,8 @@ __all__ = ["record_cache_reads"]
 
 
 def record_cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the files the cache reads from now on (contents by digest, known images),
+    """The paths of the files the cache reads from now on (contents by digest, tag hints, known
+    images),
     in order."""
     opened: list[str] = []
     real = cache_module._read_file
