@@ -10,9 +10,8 @@ __all__ = ["record_cache_reads"]
 
 
 def record_cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the files the cache reads from now on (contents by digest, tag hints, known
-    images),
-    in order."""
+    """The paths of the files the cache reads from now on, in order (contents by digest, tag
+    hints, known images)."""
     opened: list[str] = []
     real = cache_module._read_file
 
